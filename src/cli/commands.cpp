@@ -6,31 +6,49 @@
 namespace fathom::cli {
 namespace {
 
+struct Command {
+  std::string_view verb;
+  int (*run)(const Args&);
+  std::string_view summary;
+};
+
+constexpr Command kCommands[] = {
+    {"inspect", InspectCommand, "inspect MODEL: architecture, exact parameters, tensors, config, files (JSON)"},
+    {"synth", SynthCommand, "synth --arch A --preset P --out DIR: write a random-weight model directory"},
+};
+
 void PrintUsage() {
-  std::fputs(
-      "usage: fathom COMMAND [options]\n"
-      "commands:\n"
-      "  inspect MODEL          describe a model directory or GGUF file as JSON\n"
-      "  synth --arch A --preset P --out DIR   write a random-weight model\n"
-      "  version                print the version\n",
-      stderr);
+  std::fputs("usage: fathom COMMAND [options]\n\ncommands:\n", stderr);
+  for (const Command& c : kCommands) std::fprintf(stderr, "  %-9s %s\n", std::string(c.verb).c_str(), std::string(c.summary).c_str());
+  std::fputs("  version   print the version\n", stderr);
 }
 
 }  // namespace
+
+int Fail(const std::string& message, int code) {
+  std::fprintf(stderr, "fathom: %s\n", message.c_str());
+  return code;
+}
 
 int Main(int argc, char** argv) {
   if (argc < 2) {
     PrintUsage();
     return 2;
   }
-  std::string_view verb = argv[1];
+  const std::string_view verb = argv[1];
   if (verb == "version" || verb == "--version") {
     std::printf("fathom %s\n", FATHOM_VERSION);
     return 0;
   }
-  std::fprintf(stderr, "fathom: unknown command '%s'\n", argv[1]);
+  if (verb == "help" || verb == "--help" || verb == "-h") {
+    PrintUsage();
+    return 0;
+  }
+  for (const Command& c : kCommands) {
+    if (c.verb == verb) return c.run(Args(argv + 2, argv + argc));
+  }
   PrintUsage();
-  return 2;
+  return Fail("unknown command '" + std::string(verb) + "'", 2);
 }
 
 }  // namespace fathom::cli

@@ -1,5 +1,7 @@
 // Subcommands of the `fathom` binary. Each takes the arguments after its verb and
-// returns the process exit code; errors are printed as one line on stderr.
+// returns the process exit code; a failure prints one line on stderr that names
+// the file and the problem ("fathom: model.gguf: ...") and returns 1; a usage
+// error returns 2.
 #pragma once
 
 #include <string>
@@ -9,6 +11,12 @@ namespace fathom::cli {
 
 using Args = std::vector<std::string>;
 
+int InspectCommand(const Args& args);
+int SynthCommand(const Args& args);
+
 int Main(int argc, char** argv);
+
+// Prints "fathom: <message>" on stderr and returns the exit code.
+int Fail(const std::string& message, int code = 1);
 
 }  // namespace fathom::cli

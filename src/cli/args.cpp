@@ -1,0 +1,65 @@
+#include "cli/args.h"
+
+#include <charconv>
+
+namespace fathom::cli {
+
+Result<ParsedArgs> ParsedArgs::Parse(const std::vector<std::string>& args, const std::vector<OptionSpec>& specs) {
+  ParsedArgs out;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.size() < 2 || a[0] != '-' || a == "--") {
+      if (a == "--") {
+        for (++i; i < args.size(); ++i) out.positional_.push_back(args[i]);
+        break;
+      }
+      out.positional_.push_back(a);
+      continue;
+    }
+    std::string name, value;
+    bool has_inline = false;
+    const bool is_long = a.rfind("--", 0) == 0;
+    name = a.substr(is_long ? 2 : 1);
+    if (size_t eq = name.find('='); is_long && eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_inline = true;
+    }
+    const OptionSpec* spec = nullptr;
+    for (const OptionSpec& s : specs) {
+      if ((is_long && s.name == name) || (!is_long && !s.short_name.empty() && s.short_name == name)) spec = &s;
+    }
+    if (spec == nullptr) return InvalidArgument("unknown option '" + a + "'");
+    if (spec->takes_value && !has_inline) {
+      if (i + 1 >= args.size()) return InvalidArgument("option '--" + spec->name + "' needs a value");
+      value = args[++i];
+    } else if (!spec->takes_value && has_inline) {
+      return InvalidArgument("option '--" + spec->name + "' takes no value");
+    }
+    out.values_[spec->name] = value;
+  }
+  return out;
+}
+
+std::optional<std::string> ParsedArgs::Get(const std::string& name) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::string ParsedArgs::GetOr(const std::string& name, const std::string& fallback) const {
+  return Get(name).value_or(fallback);
+}
+
+Result<std::optional<int64_t>> ParsedArgs::GetInt(const std::string& name) const {
+  std::optional<std::string> v = Get(name);
+  if (!v) return std::optional<int64_t>();
+  int64_t x = 0;
+  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), x);
+  if (ec != std::errc() || end != v->data() + v->size()) {
+    return InvalidArgument("option '--" + name + "' needs an integer, got '" + *v + "'");
+  }
+  return std::optional<int64_t>(x);
+}
+
+}  // namespace fathom::cli
