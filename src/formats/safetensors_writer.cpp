@@ -125,7 +125,9 @@ class PendingFile {
 
 Status WriteFile(const std::string& path, const std::vector<PlannedTensor>& tensors,
                  const std::map<std::string, std::string>& metadata) {
-  FATHOM_ASSIGN_OR_RETURN(std::string header, BuildHeader(tensors, metadata));
+  Result<std::string> header_text = BuildHeader(tensors, metadata);
+  if (!header_text.ok()) return header_text.status().WithContext(path);
+  const std::string& header = *header_text;
   PendingFile file(path);
   FATHOM_RETURN_IF_ERROR(file.Create());
   uint8_t length[8];
