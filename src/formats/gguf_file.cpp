@@ -162,7 +162,8 @@ class GgufFile::Parser {
     auto& order = file_->metadata_by_key_;
     order.resize(metadata.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<uint32_t>(i);
-    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return metadata[a].first < metadata[b].first; });
+    std::sort(order.begin(), order.end(),
+              [&](uint32_t a, uint32_t b) { return metadata[a].first < metadata[b].first; });
     for (size_t i = 1; i < order.size(); ++i) {
       if (metadata[order[i - 1]].first == metadata[order[i]].first) {
         return Corrupt("duplicate metadata key " + Quote(metadata[order[i]].first));
@@ -301,8 +302,8 @@ class GgufFile::Parser {
     auto& tensors = file_->tensors_;
     for (GgufTensorInfo& t : tensors) {
       if (t.offset % alignment != 0) {
-        return Corrupt("tensor " + Quote(t.name) + ": data offset " + Num(t.offset) + " is not a multiple of the alignment " +
-                       Num(alignment));
+        return Corrupt("tensor " + Quote(t.name) + ": data offset " + Num(t.offset) +
+                       " is not a multiple of the alignment " + Num(alignment));
       }
       uint64_t start = 0;
       uint64_t end = 0;
