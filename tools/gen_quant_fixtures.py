@@ -10,16 +10,26 @@ tests/core/convert_test.cpp):
   <type>_dequant_blocks.bin  random but valid blocks (finite F16 scales)
   <type>_dequant_expected.bin float32 values gguf.quants.dequantize returned
 
-Quantize fixtures exist only for the types gguf.quants can quantize (Q8_0, Q4_0 at
-gguf 0.18); dequantize fixtures exist for all four. Deterministic: fixed seed, so
-rerunning with the same numpy and gguf versions reproduces the files byte for byte.
+Quantize fixtures from gguf exist only for the types gguf.quants can quantize (Q8_0,
+Q4_0 at gguf 0.18); dequantize fixtures exist for all four.
 
-Usage: .venv/bin/python tools/gen_quant_fixtures.py [--out DIR]
+With --ggml-base PATH (a libggml-base.so exporting ggml's quantize_row_*_ref, such as
+the one inside the pywhispercpp 1.5.1 wheel on PyPI, ggml 0.13.1:
+`pip download pywhispercpp==1.5.1 --only-binary :all: --no-deps`, then unzip), it
+also writes <type>_ggml_quant_{input,expected}.bin for all four types from ggml's
+own reference quantizers, which is what pins Q4_K and Q6_K quantization. Their
+inputs come from a separate random stream, so the gguf files do not depend on it.
+
+Deterministic: fixed seeds, so rerunning with the same numpy, gguf and ggml versions
+reproduces the files byte for byte.
+
+Usage: .venv/bin/python tools/gen_quant_fixtures.py [--out DIR] [--ggml-base LIB]
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 from pathlib import Path
 
@@ -48,7 +58,7 @@ def can_quantize(qtype: GGMLQuantizationType) -> bool:
     return True
 
 
-def quantize_input_rows(rng: np.random.Generator, block_elems: int) -> np.ndarray:
+def quantize_input_rows(rng: np.random.Generator, block_elems: int, num_random: int = 54) -> np.ndarray:
     """Rows of one block each, covering the cases that break naive quantizers."""
     rows = []
 
@@ -75,7 +85,7 @@ def quantize_input_rows(rng: np.random.Generator, block_elems: int) -> np.ndarra
     row[7] = 2.5                                                # single non-zero
     add(row)
     add(np.full(block_elems, -0.75))                            # constant block
-    for _ in range(54):                                         # random scales over 12 decades
+    for _ in range(num_random):                                 # random scales over 12 decades
         scale = 10.0 ** rng.uniform(-6, 6)
         add(rng.standard_normal(block_elems) * scale)
     return np.stack(rows)
@@ -95,10 +105,47 @@ def random_blocks(rng: np.random.Generator, name: str, num_blocks: int) -> np.nd
     return blocks
 
 
+def ggml_quantize(lib: ctypes.CDLL, name: str, rows: np.ndarray) -> np.ndarray:
+    """Runs ggml's quantize_row_<name>_ref over rows (float32, whole blocks)."""
+    fn = getattr(lib, f"quantize_row_{name.lower().replace('_k', '_K')}_ref")
+    fn.restype = None
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+    block_elems, block_bytes = GGML_QUANT_SIZES[GGMLQuantizationType[name]]
+    x = np.ascontiguousarray(rows, dtype=np.float32)
+    out = np.zeros((x.size // block_elems, block_bytes), dtype=np.uint8)
+    fn(x.ctypes.data, out.ctypes.data, x.size)
+    return out
+
+
+def write_ggml_fixtures(lib_path: Path, out: Path, manifest: dict) -> None:
+    lib = ctypes.CDLL(str(lib_path))
+    rng = np.random.default_rng(SEED + 1)
+    manifest["ggml_base"] = lib_path.name
+    for name in OUR_TYPES:
+        qtype = GGMLQuantizationType[name]
+        block_elems, _ = GGML_QUANT_SIZES[qtype]
+        rows = quantize_input_rows(rng, block_elems, num_random=14 if block_elems == 256 else 22)
+        quantized = ggml_quantize(lib, name, rows)
+        if can_quantize(qtype):  # two references of one algorithm must agree
+            with np.errstate(over="ignore"):
+                assert np.array_equal(quantized, quants.quantize(rows, qtype)), name
+        stem = f"{name.lower()}_ggml"
+        (out / f"{stem}_quant_input.bin").write_bytes(rows.astype("<f4").tobytes())
+        (out / f"{stem}_quant_expected.bin").write_bytes(quantized.tobytes())
+        manifest["quantize"].append({
+            "type": name,
+            "source": "ggml",
+            "num_elements": int(rows.size),
+            "input": f"{stem}_quant_input.bin",
+            "expected": f"{stem}_quant_expected.bin",
+        })
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     root = Path(__file__).resolve().parent.parent
     parser.add_argument("--out", type=Path, default=root / "tests" / "fixtures" / "quant")
+    parser.add_argument("--ggml-base", type=Path, help="libggml-base.so with quantize_row_*_ref")
     args = parser.parse_args()
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -125,6 +172,7 @@ def main() -> None:
             (out / f"{stem}_quant_expected.bin").write_bytes(quantized.tobytes())
             manifest["quantize"].append({
                 "type": name,
+                "source": "gguf",
                 "num_elements": int(rows.size),
                 "input": f"{stem}_quant_input.bin",
                 "expected": f"{stem}_quant_expected.bin",
@@ -143,6 +191,9 @@ def main() -> None:
             "blocks": f"{stem}_dequant_blocks.bin",
             "expected": f"{stem}_dequant_expected.bin",
         })
+
+    if args.ggml_base is not None:
+        write_ggml_fixtures(args.ggml_base, out, manifest)
 
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     total = sum(p.stat().st_size for p in out.iterdir())

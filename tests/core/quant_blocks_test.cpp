@@ -1,7 +1,7 @@
 // Q8_0 / Q4_0 / Q4_K / Q6_K: hand-built blocks with hand-computed values, hand-picked
 // quantizer inputs with hand-computed bytes, error bounds on random data, and
-// fixtures from the gguf Python package (tools/gen_quant_fixtures.py) that must match
-// byte for byte and float for float.
+// fixtures (tools/gen_quant_fixtures.py) from the gguf Python package and from ggml's
+// reference quantizers that must match byte for byte and float for float.
 #include "core/quant_blocks.h"
 
 #include <gtest/gtest.h>
@@ -14,6 +14,7 @@
 #include <functional>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -442,12 +443,15 @@ nlohmann::json ReadManifest() {
   return nlohmann::json::parse(ReadFileOrDie(kFixtureDir + "manifest.json"));
 }
 
-TEST(QuantBlocksFixtureTest, QuantizeMatchesGgufBytes) {
+// Quantizer bytes from gguf.quants (Q8_0, Q4_0) and from ggml's own *_ref
+// quantizers (all four types; ggml 0.13.1's libggml-base, see the generator).
+TEST(QuantBlocksFixtureTest, QuantizeMatchesReferenceBytes) {
   const nlohmann::json manifest = ReadManifest();
-  ASSERT_GE(manifest["quantize"].size(), 2u);  // Q8_0 and Q4_0 at least
+  std::set<std::string> covered;
   for (const auto& entry : manifest["quantize"]) {
     const std::string type = entry["type"];
-    SCOPED_TRACE(type);
+    covered.insert(type);
+    SCOPED_TRACE(type + " from " + std::string(entry["source"]));
     const RowCodec codec = CodecFor(type);
     const int64_t n = entry["num_elements"];
     const std::vector<float> x = FloatsFromBytes(ReadFileOrDie(kFixtureDir + std::string(entry["input"])));
@@ -462,6 +466,7 @@ TEST(QuantBlocksFixtureTest, QuantizeMatchesGgufBytes) {
       EXPECT_EQ(std::memcmp(actual.data() + at, expected.data() + at, codec.block_bytes), 0) << "block " << b;
     }
   }
+  EXPECT_EQ(covered, (std::set<std::string>{"Q8_0", "Q4_0", "Q4_K", "Q6_K"}));
 }
 
 TEST(QuantBlocksFixtureTest, DequantizeMatchesGgufFloats) {
