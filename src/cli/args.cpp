@@ -1,6 +1,8 @@
 #include "cli/args.h"
 
+#include <cctype>
 #include <charconv>
+#include <cstdint>
 
 namespace fathom::cli {
 
@@ -60,6 +62,24 @@ Result<std::optional<int64_t>> ParsedArgs::GetInt(const std::string& name) const
     return InvalidArgument("option '--" + name + "' needs an integer, got '" + *v + "'");
   }
   return std::optional<int64_t>(x);
+}
+
+Result<uint64_t> ParseByteSize(const std::string& text) {
+  uint64_t number = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+  if (ec != std::errc() || end == text.data()) return InvalidArgument("'" + text + "' is not a size such as 5GB");
+  std::string unit(end, text.data() + text.size());
+  for (char& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  static const std::pair<const char*, uint64_t> kUnits[] = {
+      {"", 1}, {"B", 1}, {"KB", 1000}, {"MB", 1000'000}, {"GB", 1000'000'000},
+      {"KIB", 1ull << 10}, {"MIB", 1ull << 20}, {"GIB", 1ull << 30}};
+  for (auto [name, mult] : kUnits) {
+    if (unit == name) {
+      if (number == 0 || number > UINT64_MAX / mult) return InvalidArgument("'" + text + "' is out of range");
+      return number * mult;
+    }
+  }
+  return InvalidArgument("'" + text + "' has an unknown unit (B, KB, MB, GB, KiB, MiB, GiB)");
 }
 
 }  // namespace fathom::cli

@@ -14,8 +14,12 @@
 namespace fathom::cli {
 
 struct OptionSpec {
+  OptionSpec(std::string name_in, bool takes_value_in = true, std::string short_name_in = "")  // NOLINT
+      : name(std::move(name_in)), takes_value(takes_value_in), short_name(std::move(short_name_in)) {}
+  OptionSpec(const char* name_in) : OptionSpec(std::string(name_in)) {}  // NOLINT: {"model"} reads well
+
   std::string name;        // "model" for --model
-  bool takes_value = true;
+  bool takes_value;        // false: a boolean flag
   std::string short_name;  // "n" for -n, optional
 };
 
@@ -34,5 +38,9 @@ class ParsedArgs {
   std::map<std::string, std::string> values_;
   std::vector<std::string> positional_;
 };
+
+// "5GB", "200MB", "64KiB", "1000": decimal units as transformers' max_shard_size
+// reads them, binary ones with an i. Must be positive.
+Result<uint64_t> ParseByteSize(const std::string& text);
 
 }  // namespace fathom::cli

@@ -23,7 +23,7 @@ std::string PresetList() {
 int SynthCommand(const Args& args) {
   Result<ParsedArgs> parsed = ParsedArgs::Parse(
       args, {{"arch"}, {"preset"}, {"out"}, {"seed"}, {"dtype"}, {"layers"}, {"vocab"}, {"tokenizer"},
-             {"shard-size-mb"}, {"threads"}, {"quiet", false}, {"list", false}});
+             {"max-shard-size"}, {"threads"}, {"quiet", false}, {"list", false}});
   if (!parsed.ok()) return Fail(parsed.status().message(), 2);
   if (parsed->Has("list")) {
     std::printf("%s", PresetList().c_str());
@@ -48,7 +48,7 @@ int SynthCommand(const Args& args) {
   } else {
     return Fail("synth: --dtype must be bf16 or f32", 2);
   }
-  for (const char* name : {"seed", "layers", "vocab", "shard-size-mb", "threads"}) {
+  for (const char* name : {"seed", "layers", "vocab", "threads"}) {
     Result<std::optional<int64_t>> v = parsed->GetInt(name);
     if (!v.ok()) return Fail("synth: " + v.status().message(), 2);
     if (!v->has_value()) continue;
@@ -57,8 +57,12 @@ int SynthCommand(const Args& args) {
     if (std::string_view(name) == "seed") options.seed = static_cast<uint64_t>(x);
     if (std::string_view(name) == "layers") options.num_layers = x;
     if (std::string_view(name) == "vocab") options.vocab_size = x;
-    if (std::string_view(name) == "shard-size-mb") options.max_shard_bytes = static_cast<uint64_t>(x) << 20;
     if (std::string_view(name) == "threads") options.num_threads = static_cast<int>(x);
+  }
+  if (std::optional<std::string> size = parsed->Get("max-shard-size")) {
+    Result<uint64_t> bytes = ParseByteSize(*size);
+    if (!bytes.ok()) return Fail("synth: --max-shard-size: " + bytes.status().message(), 2);
+    options.max_shard_bytes = *bytes;
   }
   Status s = WriteSyntheticModel(options);
   if (!s.ok()) return Fail("synth: " + s.message());

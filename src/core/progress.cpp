@@ -34,6 +34,7 @@ void Progress::Draw(bool final) {
   const int64_t done = done_.load();
   const double fraction = static_cast<double>(done) / static_cast<double>(total_);
   const int decile = static_cast<int>(fraction * 10);
+  if (final && !is_tty_ && last_decile_ == 10) return;  // the 100% line is out already
   if (!final) {
     if (is_tty_ && now - last_draw_ < std::chrono::milliseconds(200)) return;
     if (!is_tty_ && decile == last_decile_) return;

@@ -1,6 +1,7 @@
 #include "model/synthetic_model.h"
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <vector>

@@ -26,7 +26,7 @@ struct RunResult {
   std::string err;
 };
 
-RunResult Run(const std::string& args) {
+RunResult RunFathom(const std::string& args) {
   const fs::path err_file = fs::temp_directory_path() / ("fathom_cli_err_" + std::to_string(::getpid()));
   const std::string cmd = std::string(FATHOM_BINARY) + " " + args + " 2>" + err_file.string();
   RunResult r;
@@ -56,13 +56,13 @@ class CliTest : public ::testing::Test {
 
   std::string Synth(const std::string& arch, const std::string& preset, const std::string& extra = "") {
     const std::string out = (dir_ / (arch + "-" + preset)).string();
-    RunResult r = Run("synth --quiet --arch " + arch + " --preset " + preset + " --out " + out + " " + extra);
+    RunResult r = RunFathom("synth --quiet --arch " + arch + " --preset " + preset + " --out " + out + " " + extra);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return out;
   }
 
   json Inspect(const std::string& path) {
-    RunResult r = Run("inspect " + path);
+    RunResult r = RunFathom("inspect " + path);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return json::parse(r.out, nullptr, false);
   }
@@ -97,9 +97,9 @@ TEST_F(CliTest, SynthThenInspectEveryTinyPreset) {
 
 TEST_F(CliTest, SynthIsDeterministicAcrossThreadCounts) {
   const std::string a = (dir_ / "a").string(), b = (dir_ / "b").string(), c = (dir_ / "c").string();
-  ASSERT_EQ(Run("synth --quiet --arch deepseek_v3 --preset tiny-fp8 --seed 7 --threads 1 --out " + a).exit_code, 0);
-  ASSERT_EQ(Run("synth --quiet --arch deepseek_v3 --preset tiny-fp8 --seed 7 --threads 4 --out " + b).exit_code, 0);
-  ASSERT_EQ(Run("synth --quiet --arch deepseek_v3 --preset tiny-fp8 --seed 8 --out " + c).exit_code, 0);
+  ASSERT_EQ(RunFathom("synth --quiet --arch deepseek_v3 --preset tiny-fp8 --seed 7 --threads 1 --out " + a).exit_code, 0);
+  ASSERT_EQ(RunFathom("synth --quiet --arch deepseek_v3 --preset tiny-fp8 --seed 7 --threads 4 --out " + b).exit_code, 0);
+  ASSERT_EQ(RunFathom("synth --quiet --arch deepseek_v3 --preset tiny-fp8 --seed 8 --out " + c).exit_code, 0);
   auto read = [](const fs::path& p) {
     std::ifstream f(p, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(f), {});
@@ -109,7 +109,7 @@ TEST_F(CliTest, SynthIsDeterministicAcrossThreadCounts) {
 }
 
 TEST_F(CliTest, RealPresetWithFewLayersIsSharded) {
-  const std::string model = Synth("qwen2", "r1-distill-qwen-1.5b", "--layers 1 --vocab 4096 --shard-size-mb 20");
+  const std::string model = Synth("qwen2", "r1-distill-qwen-1.5b", "--layers 1 --vocab 4096 --max-shard-size 20MB");
   json info = Inspect(model);
   EXPECT_GT(info["files"].size(), 3u);  // config + shards + aux files
   EXPECT_EQ(info["weights_check"]["complete"], true);
@@ -132,7 +132,7 @@ TEST_F(CliTest, InspectSharedConfigsGivesPublishedParameterCounts) {
 }
 
 TEST_F(CliTest, DamagedFilesGiveOneLineNamingTheFile) {
-  const std::string model = Synth("llama", "tiny", "--shard-size-mb 1");
+  const std::string model = Synth("llama", "tiny", "--max-shard-size 100KB");
   ASSERT_TRUE(fs::exists(fs::path(model) / "model.safetensors.index.json"));
   std::string shard;
   for (const auto& e : fs::directory_iterator(model)) {
@@ -140,7 +140,7 @@ TEST_F(CliTest, DamagedFilesGiveOneLineNamingTheFile) {
   }
   ASSERT_FALSE(shard.empty());
   auto expect_one_line_error = [&](const std::string& what, const std::string& needle) {
-    RunResult r = Run("inspect " + model);
+    RunResult r = RunFathom("inspect " + model);
     EXPECT_EQ(r.exit_code, 1) << what;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << what << ": " << r.err;
     EXPECT_NE(r.err.find(needle), std::string::npos) << what << ": " << r.err;
@@ -165,11 +165,11 @@ TEST_F(CliTest, DamagedFilesGiveOneLineNamingTheFile) {
 }
 
 TEST_F(CliTest, UsageErrors) {
-  EXPECT_EQ(Run("frobnicate").exit_code, 2);
-  EXPECT_EQ(Run("inspect").exit_code, 2);
-  EXPECT_EQ(Run("synth --arch gpt2 --out x").exit_code, 2);
-  EXPECT_EQ(Run("synth --arch llama --preset tiny --out " + (dir_ / "m").string() + " --bogus").exit_code, 2);
-  RunResult r = Run("inspect " + (dir_ / "nope").string());
+  EXPECT_EQ(RunFathom("frobnicate").exit_code, 2);
+  EXPECT_EQ(RunFathom("inspect").exit_code, 2);
+  EXPECT_EQ(RunFathom("synth --arch gpt2 --out x").exit_code, 2);
+  EXPECT_EQ(RunFathom("synth --arch llama --preset tiny --out " + (dir_ / "m").string() + " --bogus").exit_code, 2);
+  RunResult r = RunFathom("inspect " + (dir_ / "nope").string());
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("no such file"), std::string::npos);
 }
