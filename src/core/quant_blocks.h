@@ -5,9 +5,10 @@
 // The one non-obvious rule: bit-exactness depends on doing every float32 operation
 // in ggml's order, one rounding per operation. Nothing here may be rewritten "more
 // cleanly" (a*b*c regrouped, x/d turned into x*(1/d), a multiply-add fused) without
-// the fixtures in tests/fixtures/quant/ noticing. Rounding follows ggml too: Q8_0
-// uses roundf (ties away from zero), Q4_0 truncates x*id + 8.5, and the K-quants
-// round ties to even.
+// the fixtures in tests/fixtures/quant/ noticing (quant_blocks.cpp turns off FMA
+// contraction for itself, since -march=haswell and later would otherwise fuse).
+// Rounding follows ggml too: Q8_0 uses roundf (ties away from zero), Q4_0 truncates
+// x*id + 8.5, and the K-quants round ties to even.
 //
 // Layout: all multi-byte fields are little-endian F16 bit patterns; blocks are
 // packed with no padding, so an array of blocks is exactly the GGUF tensor bytes.
