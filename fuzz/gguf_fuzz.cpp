@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <span>
 
+#include "formats/gguf_config.h"
 #include "formats/gguf_file.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -27,6 +28,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FATHOM_CHECK(file->Find(key) == &value);
     sum += static_cast<unsigned>(value.ToJson(64).dump().size());
   }
+  // The metadata must also turn into a valid config or a Status.
+  fathom::Result<fathom::ModelConfig> config = fathom::ConfigFromGguf(*file);
+  if (config.ok()) FATHOM_CHECK(config->Validate().ok());
   volatile unsigned sink = sum;
   (void)sink;
   return 0;
