@@ -156,11 +156,11 @@ class HeaderSax final : public nlohmann::json_sax<Json> {
           return Fail(Corrupt(Where() + "field '" + field_ + "' holds " + std::string(kind) +
                               ", not a non-negative integer"));
         }
-        if (array_ == &*tensors_.back().shape && items.size() >= SafetensorsFile::kMaxRank) {
+        if (array_is_shape_ && items.size() >= SafetensorsFile::kMaxRank) {
           return Fail(Unsupported(Where() + "has more than " + std::to_string(SafetensorsFile::kMaxRank) +
                                   " dimensions"));
         }
-        if (array_ == &*tensors_.back().data_offsets && items.size() >= 2) {
+        if (!array_is_shape_ && items.size() >= 2) {
           return Fail(Corrupt(Where() + "field 'data_offsets' holds more than 2 integers"));
         }
         items.push_back(*integer);
@@ -196,9 +196,9 @@ class HeaderSax final : public nlohmann::json_sax<Json> {
         if (field_ == "shape" || field_ == "data_offsets") {
           if (is_object) return Scalar(kind, nullptr, std::nullopt);
           RawTensor& t = tensors_.back();
-          auto& slot = field_ == "shape" ? t.shape : t.data_offsets;
-          slot.emplace();
-          array_ = &*slot;
+          array_is_shape_ = field_ == "shape";
+          auto& slot = array_is_shape_ ? t.shape : t.data_offsets;
+          array_ = &slot.emplace();
         } else if (field_ == "dtype") {
           return Scalar(kind, nullptr, std::nullopt);
         } else {
@@ -241,6 +241,7 @@ class HeaderSax final : public nlohmann::json_sax<Json> {
   std::string meta_key_;  // current "__metadata__" key
   std::string field_;     // current tensor field
   std::vector<uint64_t>* array_ = nullptr;  // the shape or data_offsets being filled
+  bool array_is_shape_ = false;
   std::vector<RawTensor> tensors_;
   std::set<std::string> names_;
   std::map<std::string, std::string> metadata_;
