@@ -60,10 +60,8 @@ class HeaderSax final : public nlohmann::json_sax<Json> {
 
   bool null() override { return Scalar("null", nullptr, std::nullopt); }
   bool boolean(bool) override { return Scalar("a boolean", nullptr, std::nullopt); }
-  bool number_integer(number_integer_t v) override {
-    if (v >= 0) return Scalar("an integer", nullptr, static_cast<uint64_t>(v));
-    return Scalar("a negative integer", nullptr, std::nullopt);
-  }
+  // nlohmann reports only negative integers and "-0" here; the reference rejects both.
+  bool number_integer(number_integer_t) override { return Scalar("a negative number", nullptr, std::nullopt); }
   bool number_unsigned(number_unsigned_t v) override { return Scalar("an integer", nullptr, v); }
   bool number_float(number_float_t, const string_t&) override {
     return Scalar("a non-integer number", nullptr, std::nullopt);
@@ -360,6 +358,10 @@ Result<SafetensorsFile> SafetensorsFile::ParseInto(SafetensorsFile file, std::sp
                    std::to_string(static_cast<const uint8_t*>(nul) - header.data()));
   }
 
+  // nlohmann skips a leading UTF-8 byte-order mark; the reference (and JSON) does not.
+  if (header.size() >= 3 && header[0] == 0xef && header[1] == 0xbb && header[2] == 0xbf) {
+    return Corrupt("header starts with a UTF-8 byte-order mark");
+  }
   HeaderSax sax;
   bool parsed = false;
   try {
