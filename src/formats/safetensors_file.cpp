@@ -60,10 +60,8 @@ class HeaderSax final : public nlohmann::json_sax<Json> {
 
   bool null() override { return Scalar("null", nullptr, std::nullopt); }
   bool boolean(bool) override { return Scalar("a boolean", nullptr, std::nullopt); }
-  bool number_integer(number_integer_t v) override {
-    if (v >= 0) return Scalar("an integer", nullptr, static_cast<uint64_t>(v));
-    return Scalar("a negative integer", nullptr, std::nullopt);
-  }
+  // nlohmann reports only negative integers and "-0" here; the reference rejects both.
+  bool number_integer(number_integer_t) override { return Scalar("a negative number", nullptr, std::nullopt); }
   bool number_unsigned(number_unsigned_t v) override { return Scalar("an integer", nullptr, v); }
   bool number_float(number_float_t, const string_t&) override {
     return Scalar("a non-integer number", nullptr, std::nullopt);
@@ -156,11 +154,11 @@ class HeaderSax final : public nlohmann::json_sax<Json> {
           return Fail(Corrupt(Where() + "field '" + field_ + "' holds " + std::string(kind) +
                               ", not a non-negative integer"));
         }
-        if (array_ == &*tensors_.back().shape && items.size() >= SafetensorsFile::kMaxRank) {
+        if (array_is_shape_ && items.size() >= SafetensorsFile::kMaxRank) {
           return Fail(Unsupported(Where() + "has more than " + std::to_string(SafetensorsFile::kMaxRank) +
                                   " dimensions"));
         }
-        if (array_ == &*tensors_.back().data_offsets && items.size() >= 2) {
+        if (!array_is_shape_ && items.size() >= 2) {
           return Fail(Corrupt(Where() + "field 'data_offsets' holds more than 2 integers"));
         }
         items.push_back(*integer);
@@ -196,9 +194,9 @@ class HeaderSax final : public nlohmann::json_sax<Json> {
         if (field_ == "shape" || field_ == "data_offsets") {
           if (is_object) return Scalar(kind, nullptr, std::nullopt);
           RawTensor& t = tensors_.back();
-          auto& slot = field_ == "shape" ? t.shape : t.data_offsets;
-          slot.emplace();
-          array_ = &*slot;
+          array_is_shape_ = field_ == "shape";
+          auto& slot = array_is_shape_ ? t.shape : t.data_offsets;
+          array_ = &slot.emplace();
         } else if (field_ == "dtype") {
           return Scalar(kind, nullptr, std::nullopt);
         } else {
@@ -241,6 +239,7 @@ class HeaderSax final : public nlohmann::json_sax<Json> {
   std::string meta_key_;  // current "__metadata__" key
   std::string field_;     // current tensor field
   std::vector<uint64_t>* array_ = nullptr;  // the shape or data_offsets being filled
+  bool array_is_shape_ = false;
   std::vector<RawTensor> tensors_;
   std::set<std::string> names_;
   std::map<std::string, std::string> metadata_;
@@ -359,6 +358,10 @@ Result<SafetensorsFile> SafetensorsFile::ParseInto(SafetensorsFile file, std::sp
                    std::to_string(static_cast<const uint8_t*>(nul) - header.data()));
   }
 
+  // nlohmann skips a leading UTF-8 byte-order mark; the reference (and JSON) does not.
+  if (header.size() >= 3 && header[0] == 0xef && header[1] == 0xbb && header[2] == 0xbf) {
+    return Corrupt("header starts with a UTF-8 byte-order mark");
+  }
   HeaderSax sax;
   bool parsed = false;
   try {

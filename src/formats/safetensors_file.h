@@ -47,7 +47,8 @@ struct SafetensorsTensor {
 // Header limits: at most 100,000,000 bytes (as the reference implementation),
 // nesting at most kMaxHeaderDepth deep, shapes at most kMaxRank dimensions.
 // Duplicate keys anywhere in the header are rejected as Corrupt (the reference
-// silently keeps the last one).
+// silently keeps the last one). Parsing allocates a small constant multiple of the
+// header size (no JSON DOM is built), never an amount a header merely claims.
 class SafetensorsFile {
  public:
   static constexpr uint64_t kMaxHeaderBytes = 100'000'000;
