@@ -8,7 +8,7 @@ namespace fathom {
 namespace {
 
 // Block sizes of the ggml formats follow ggml's type traits (checked against the
-// gguf Python package's GGML_QUANT_SIZES by tests/core/dtype_test.cpp's fixture).
+// gguf Python package's GGML_QUANT_SIZES in tests/core/quant_blocks_test.cpp).
 constexpr std::array<DTypeInfo, static_cast<size_t>(DType::kCount)> kInfos = {{
     {DType::kF32, "F32", 1, 4, 0, "F32", true},
     {DType::kF16, "F16", 1, 2, 1, "F16", true},

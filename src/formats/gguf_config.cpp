@@ -25,7 +25,11 @@ class GgufKeys {
 
   double Float(const std::string& key, std::optional<double> fallback) {
     const GgufValue* v = Find(key);
-    if (v == nullptr) return fallback ? *fallback : (Missing(key, std::nullopt), 0.0);
+    if (v == nullptr) {
+      if (fallback) return *fallback;
+      Missing(key, std::nullopt);
+      return 0.0;
+    }
     std::optional<double> d = v->AsFloat();
     if (!d) return Fail(key, "must be a number");
     return *d;
@@ -35,14 +39,20 @@ class GgufKeys {
     const GgufValue* v = Find(key);
     if (v == nullptr) return fallback;
     std::optional<bool> b = v->AsBool();
-    if (!b) return Fail(key, "must be a bool") != 0;
+    if (!b) {
+      Fail(key, "must be a bool");
+      return fallback;
+    }
     return *b;
   }
 
   std::string String(const std::string& key, const std::string& fallback) {
     const GgufValue* v = Find(key);
     if (v == nullptr) return fallback;
-    if (v->AsString() == nullptr) return Fail(key, "must be a string"), fallback;
+    if (v->AsString() == nullptr) {
+      Fail(key, "must be a string");
+      return fallback;
+    }
     return *v->AsString();
   }
 

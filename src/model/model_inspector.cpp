@@ -24,11 +24,6 @@ json ParameterJson(const ParameterCount& p) {
           {"embedding", p.embedding}, {"active_per_token", p.active_per_token}};
 }
 
-json ConfigJson(const ModelConfig& c) {
-  json j = c.ToHfJson();
-  return j;
-}
-
 // Compares the tensors present with the layout the config implies.
 json CompareWithLayout(const ModelConfig& config, const std::map<std::string, std::vector<int64_t>>& present) {
   json missing = json::array(), unexpected = json::array(), mismatched = json::array();
@@ -76,7 +71,7 @@ Result<json> InspectGguf(const std::string& path) {
   Result<ModelConfig> config = ConfigFromGguf(file);
   if (config.ok()) {
     out["architecture"] = std::string(HfArchitectureClass(config->arch));
-    out["config"] = ConfigJson(*config);
+    out["config"] = config->ToHfJson();
   } else {
     out["architecture"] = nullptr;
     out["config"] = nullptr;
@@ -109,7 +104,7 @@ Result<json> InspectHf(const fs::path& dir, const std::string& config_path, bool
   json out;
   out["path"] = dir.string();
   out["architecture"] = std::string(HfArchitectureClass(config.arch));
-  out["config"] = ConfigJson(config);
+  out["config"] = config.ToHfJson();
   const ParameterCount expected = CountParameters(config);
   out["parameter_breakdown"] = ParameterJson(expected);
 
