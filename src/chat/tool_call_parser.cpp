@@ -36,9 +36,7 @@ std::optional<std::string> CheckArguments(std::string_view args) {
   return std::string(args);
 }
 
-bool IsValidName(std::string_view name) {
-  return !name.empty() && name.find('\n') == std::string_view::npos;
-}
+bool IsValidName(std::string_view name) { return !name.empty() && name.find('\n') == std::string_view::npos; }
 
 // V3.1: NAME<｜tool▁sep｜>ARGS
 std::optional<CallBody> ParseV31Body(std::string_view body) {
@@ -226,8 +224,7 @@ bool ToolCallParser::DrainCall(bool at_end, ToolCallStreamDelta& out) {
     return true;
   }
   std::string_view body = std::string_view(pending_).substr(0, pos);
-  std::optional<CallBody> call =
-      options_.format == ToolCallFormat::kV3 ? ParseV3Body(body) : ParseV31Body(body);
+  std::optional<CallBody> call = options_.format == ToolCallFormat::kV3 ? ParseV3Body(body) : ParseV31Body(body);
   if (!call) {
     std::string raw = pending_.substr(0, pos + kCallEnd.size());
     pending_.erase(0, pos + kCallEnd.size());

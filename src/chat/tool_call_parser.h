@@ -20,11 +20,10 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace fathom {
 
@@ -107,8 +106,8 @@ class ToolCallParser {
 
   ToolCallParserOptions options_;
   State state_ = State::kContent;
-  std::string pending_;      // bytes fed but not yet consumed
-  std::string block_raw_;    // raw block text since the last emitted call (or the block's start)
+  std::string pending_;    // bytes fed but not yet consumed
+  std::string block_raw_;  // raw block text since the last emitted call (or the block's start)
   bool block_has_calls_ = false;
   size_t call_scan_from_ = 0;  // kCall: pending_ before this offset holds no marker start
   int num_tool_calls_ = 0;

@@ -122,7 +122,7 @@ TEST(ReasoningParserTest, EveryTwoWaySplitMatchesOneShot) {
 }
 
 TEST(ReasoningParserTest, RandomChunkingsMatchModel) {
-  const std::vector<std::string> pieces = {"<think>", "</think>", "<", "</th", "</", "think>", ">", "a",
+  const std::vector<std::string> pieces = {"<think>", "</think>", "<", "</th", "</", "think>", ">",    "a",
                                            " ",       "\n",       "ü", "｜",   "▁",  "𝄞",      "<thi", "k"};
   std::mt19937 rng(1234);
   for (int trial = 0; trial < 3000; ++trial) {

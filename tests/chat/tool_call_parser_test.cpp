@@ -66,8 +66,7 @@ Collected FeedAll(const std::vector<std::string>& chunks, ToolCallParserOptions 
   return c;
 }
 
-void ExpectParse(const std::string& text, ToolCallParserOptions options, std::string_view content,
-                 const Json& calls) {
+void ExpectParse(const std::string& text, ToolCallParserOptions options, std::string_view content, const Json& calls) {
   ParsedToolCalls parsed = ToolCallParser::Parse(text, options);
   EXPECT_EQ(parsed.content, content) << "input: " << text;
   EXPECT_EQ(parsed.tool_calls, calls) << "input: " << text;
@@ -84,9 +83,8 @@ TEST(ToolCallParserTest, V3OneCall) {
 }
 
 TEST(ToolCallParserTest, V3SeveralCallsAsTheTemplateJoinsThem) {
-  std::string text =
-      kCallsBegin + V3Call("a", R"({"x": 1})") + "\n" + V3Call("b", "{}") + "\n" + V3Call("c", R"({"y": [1, 2]})") +
-      kCallsEnd;
+  std::string text = kCallsBegin + V3Call("a", R"({"x": 1})") + "\n" + V3Call("b", "{}") + "\n" +
+                     V3Call("c", R"({"y": [1, 2]})") + kCallsEnd;
   ExpectParse(text, V3(), "",
               Json::array({ExpectedCall(0, "a", R"({"x": 1})"), ExpectedCall(1, "b", "{}"),
                            ExpectedCall(2, "c", R"({"y": [1, 2]})")}));
@@ -238,8 +236,9 @@ TEST(ToolCallParserTest, ByteByByteMatchesOneShot) {
 
 TEST(ToolCallParserTest, RandomMarkupAnyChunkingMatchesOneShot) {
   const std::vector<std::string> pieces = {
-      kCallsBegin, kCallsEnd, kCallBegin, kCallEnd, kSep, "function", "f", "\n", "```json\n", "\n```", "{}",
-      R"({"a": 1})", "{", "ü", "｜", "▁", " ", "x", "<｜tool▁", "<｜tool▁call", "<", "```"};
+      kCallsBegin, kCallsEnd, kCallBegin, kCallEnd,       kSep, "function", "f",  "\n",
+      "```json\n", "\n```",   "{}",       R"({"a": 1})",  "{",  "ü",        "｜", "▁",
+      " ",         "x",       "<｜tool▁", "<｜tool▁call", "<",  "```"};
   std::mt19937 rng(42);
   for (int trial = 0; trial < 4000; ++trial) {
     ToolCallParserOptions options = trial % 2 ? V3() : V31();
