@@ -247,6 +247,64 @@ def own_templates(fathom):
     return out
 
 
+# Small templates exercising one feature each, rendered with the same environment.
+FEATURE_CASES = [
+    ("{{ 1 + 2 }}|{{ 7 // 2 }}|{{ -7 // 2 }}|{{ 7 % -3 }}|{{ 2 ** 10 }}|{{ 7 / 2 }}|{{ 1.0 }}|{{ 1e20 }}|{{ 0.1 + 0.2 }}", {}),
+    ("{{ 'a' ~ 1 ~ none ~ true }}|{{ 'ab' * 3 }}|{{ [1, 'x', none, true, 1.5] }}|{{ {'k': 'v', 'n': [1]} }}", {}),
+    ("{{ x }}|{{ x is defined }}|{{ x is undefined }}|{{ none is none }}|{{ y is not none }}", {"y": 1}),
+    ("{% for i in range(5) if i is odd %}{{ loop.index }}/{{ loop.length }}:{{ i }}{% if not loop.last %},{% endif %}{% else %}empty{% endfor %}", {}),
+    ("{% for i in [] %}x{% else %}empty{% endfor %}", {}),
+    ("{% for a, b in d.items() %}{{ a }}={{ b }};{% endfor %}{% for k in d %}{{ k }}{% endfor %}", {"d": {"z": 1, "a": 2}}),
+    ("{% for i in range(10) %}{% if i == 2 %}{% continue %}{% endif %}{% if i == 5 %}{% break %}{% endif %}{{ i }}{% endfor %}", {}),
+    ("{% for x in 'abc' %}{{ loop.cycle('o', 'e') }}{{ loop.previtem }}{{ loop.nextitem }}{{ loop.revindex }}{% endfor %}", {}),
+    ("{% set ns = namespace(n=0, s='') %}{% for i in range(4) %}{% set ns.n = ns.n + i %}{% set ns.s = ns.s ~ i %}{% endfor %}{{ ns.n }} {{ ns.s }}", {}),
+    ("{% set x = 1 %}{% for i in [1] %}{% set x = 2 %}{% endfor %}{{ x }}", {}),
+    ("{% set block %}inner {{ 1 + 1 }}{% endset %}[{{ block }}]", {}),
+    ("{% macro greet(name, greeting='Hello') %}{{ greeting }}, {{ name }}!{% endmacro %}{{ greet('Ann') }} {{ greet('Bob', greeting='Hi') }}", {}),
+    ("{% macro box() %}[{{ caller() }}]{% endmacro %}{% call box() %}content{% endcall %}", {}),
+    ("{{ '  hi  ' | trim }}|{{ 'abc' | upper }}|{{ 'ABC' | lower }}|{{ 'hello world' | title }}|{{ 'hELLO' | capitalize }}", {}),
+    ("{{ [3, 1, 2] | sort | join(',') }}|{{ ['b', 'A', 'a'] | unique | list }}|{{ [1, 2, 3] | first }}{{ [1, 2, 3] | last }}|{{ 'abc' | length }}|{{ [1, 2] | count }}", {}),
+    ("{{ x | default('d') }}|{{ '' | default('e', true) }}|{{ none | default('n') }}|{{ 0 | d('z', boolean=true) }}", {}),
+    ("{{ users | map(attribute='name') | join(', ') }}|{{ users | selectattr('admin') | map(attribute='name') | list }}|{{ users | rejectattr('admin') | list | length }}", {"users": [{"name": "a", "admin": True}, {"name": "b", "admin": False}]}),
+    ("{{ [1, 2, 3, 4] | select('even') | list }}|{{ [1, 2, 3, 4] | reject('divisibleby', 3) | list }}|{{ ['1', '2'] | map('int') | sum }}", {}),
+    ("{{ d | tojson }}|{{ d | tojson(indent=2) }}|{{ 'é\"\n' | tojson }}|{{ [] | tojson(indent=4) }}", {"d": {"b": [1, 2.5, None, True], "a": {"x": "ü"}}}),
+    ("{{ d | items | list }}|{{ d.keys() | list }}|{{ d.values() | list }}|{{ d.get('a') }}|{{ d.get('q', 'none') }}", {"d": {"a": 1, "b": 2}}),
+    ("{{ 'a,b,,c'.split(',') }}|{{ ' a  b '.split() }}|{{ 'a b c'.split(' ', 1) }}|{{ 'a.b.c'.rsplit('.', 1) }}|{{ 'xxhixx'.strip('x') }}|{{ '  l'.lstrip() }}|{{ 'r  '.rstrip() }}", {}),
+    ("{{ 'hello'.startswith('he') }}{{ 'hello'.endswith('lo') }}{{ 'hello'.replace('l', 'L') }}{{ 'hello'.find('l') }}{{ 'hello'.count('l') }}{{ '{} and {}'.format(1, 'b') }}{{ 'Hi'.upper() }}{{ 'a b'.title() }}", {}),
+    ("{{ s[1:3] }}|{{ s[::-1] }}|{{ s[-2:] }}|{{ l[1:] }}|{{ l[::2] }}|{{ l[-1] }}|{{ s[0] }}|{{ 'héllo'[1] }}|{{ 'héllo' | length }}", {"s": "abcdef", "l": [1, 2, 3, 4]}),
+    ("{{ 1 < 2 < 3 }}{{ 'a' in 'abc' }}{{ 3 not in [1, 2] }}{{ 'k' in {'k': 1} }}{{ 1 == 1.0 }}{{ [1, 2] == [1, 2] }}{{ 'b' > 'a' }}", {}),
+    ("{{ 'yes' if x else 'no' }}|{{ 'only' if false }}|{{ a or 'b' }}|{{ a and 'b' }}|{{ not a }}", {"x": [1], "a": ""}),
+    ("{{ 5 is divisibleby 5 }}{{ 2 is even }}{{ 'x' is string }}{{ 1 is number }}{{ 1.5 is float }}{{ 1 is integer }}{{ {} is mapping }}{{ [] is sequence }}{{ true is boolean }}{{ true is true }}{{ 1 is in [1] }}{{ 2 is eq 2 }}", {}),
+    ("{{ 3.7 | int }}|{{ '42' | int }}|{{ 'x' | int }}|{{ '2.5' | float }}|{{ -3 | abs }}|{{ 2.567 | round(2) }}|{{ 2.5 | round }}|{{ 5 | string }}", {}),
+    ("{{ 'a\nb' | indent(2) }}|{{ 'a\nb' | indent(2, true) }}|{{ 'one two  three' | wordcount }}|{{ '<a>' | e }}|{{ 'x' | safe }}", {}),
+    ("  {% if true %}\n    yes\n  {% endif %}\n{%- if true -%}  trimmed  {%- endif %}\n{# comment #}\nafter\n", {}),
+    ("{%+ if true %}keep{% endif +%}\nline\n    {{- 'x' -}}\n   y", {}),
+    ("{% raw %}{{ not rendered }}{% endraw %}", {}),
+    ("{{ ns }}{% set ns = namespace(a=1) %}{{ ns.a }}{{ ns.b }}", {}),
+    ("{{ messages[0]['content'] }}{{ messages[0].content }}{{ messages[1] }}{{ messages | length }}", {"messages": [{"role": "user", "content": "c"}]}),
+    ("{{ raise_exception('boom') }}", {}),
+    ("{{ x.y }}", {}),
+    ("{{ 1 + 'a' }}", {}),
+    ("{{ [1] + [2] }}{{ [1, 2] * 2 }}{{ (1, 2) }}{{ () }}", {}),
+    ("{% set a, b = [1, 2] %}{{ a }}{{ b }}{% for x in [[1, 2], [3, 4]] %}{% set p, q = x %}{{ p + q }}{% endfor %}", {}),
+    ("{% filter upper %}shout {{ 'it' }}{% endfilter %}", {}),
+    ("{{ 10 | float }}|{{ 1e-7 }}|{{ 123456789.0 * 1000000000 }}|{{ -0.0 }}|{{ 3.0 * 2 }}|{{ 1 / 3 }}", {}),
+    ("{{ {'a': none, 'b': 'it\'s'} }}|{{ ['\n', \"q'\"] }}", {}),
+    ("{{ tools | tojson(indent=4) }}{{ tools | tojson(sort_keys=true) }}{{ '日本' | tojson(ensure_ascii=true) }}", {"tools": [{"z": 1, "a": [1, {"c": None}]}]}),
+]
+
+
+def feature_fixture():
+    out = []
+    for text, variables in FEATURE_CASES:
+        try:
+            result = {"output": compile_template(text).render(**variables)}
+        except Exception as e:  # noqa: BLE001
+            result = {"error": f"{type(e).__name__}: {e}"}
+        out.append({"template": text, "vars": variables, **result})
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared"))
@@ -274,6 +332,8 @@ def main():
     with open(os.path.join(OUT_DIR, "expected.json"), "w", encoding="utf-8") as f:
         json.dump({"generator": "tools/gen_template_fixtures.py", "jinja2": jinja2.__version__, "templates": results},
                   f, ensure_ascii=False, indent=0)
+    with open(os.path.join(OUT_DIR, "features.json"), "w", encoding="utf-8") as f:
+        json.dump(feature_fixture(), f, ensure_ascii=False, indent=1)
     for r in results:
         errors = sum(1 for x in r["results"] if "error" in x)
         print(f"{r['name']}: {len(r['results'])} cases, {errors} expected errors")

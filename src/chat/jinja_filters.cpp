@@ -118,7 +118,7 @@ Result<Value> Round(const Value& v, CallArgs& args) {
   double r;
   const std::string m = method.Str();
   if (m == "common") {
-    r = std::round(x);
+    r = std::nearbyint(x);  // Python's round(): halves go to even
   } else if (m == "ceil") {
     r = std::ceil(x);
   } else if (m == "floor") {
@@ -311,7 +311,7 @@ Result<Value> ApplyFilter(Interpreter& interp, const std::string& name, const Va
     if (v.is_undefined()) return Value::List({});
     if (!v.is_dict()) return InvalidArgument("items: expected a mapping, got " + v.TypeName());
     ValueList out;
-    for (const auto& [k, e] : v.AsDict().items()) out.push_back(Value::List({Value::String(k), e}));
+    for (const auto& [k, e] : v.AsDict().items()) out.push_back(Value::Tuple({Value::String(k), e}));
     return Value::List(std::move(out));
   }
   if (name == "first" || name == "last") {

@@ -368,7 +368,7 @@ Result<Value> Interpreter::EvalInner(const Expr& expr) {
         FATHOM_ASSIGN_OR_RETURN(Value v, Eval(*e));
         items.push_back(std::move(v));
       }
-      return Value::List(std::move(items));
+      return expr.kind == ExprKind::kTuple ? Value::Tuple(std::move(items)) : Value::List(std::move(items));
     }
     case ExprKind::kDict: {
       ValueDict d;

@@ -145,7 +145,7 @@ Result<Value> DictMethod(const Value& obj, const std::string& name, CallArgs& ar
   const ValueDict& d = obj.AsDict();
   if (name == "items") {
     ValueList out;
-    for (const auto& [k, v] : d.items()) out.push_back(Value::List({Value::String(k), v}));
+    for (const auto& [k, v] : d.items()) out.push_back(Value::Tuple({Value::String(k), v}));
     return Value::List(std::move(out));
   }
   if (name == "keys") {

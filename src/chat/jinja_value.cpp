@@ -29,6 +29,12 @@ Value Value::List(ValueList items) {
   return v;
 }
 
+Value Value::Tuple(ValueList items) {
+  Value v = List(std::move(items));
+  v.int_ = 1;
+  return v;
+}
+
 Value Value::Dict(ValueDict dict) {
   Value v(ValueKind::kDict);
   v.dict_ = std::make_shared<ValueDict>(std::move(dict));
@@ -197,12 +203,14 @@ std::string Value::Repr() const {
     case ValueKind::kString:
       return StringRepr(str_);
     case ValueKind::kList: {
-      std::string out = "[";
+      const bool tuple = int_ != 0;
+      std::string out = tuple ? "(" : "[";
       for (size_t i = 0; i < list_->size(); ++i) {
         if (i) out += ", ";
         out += (*list_)[i].Repr();
       }
-      return out + "]";
+      if (tuple && list_->size() == 1) out += ",";
+      return out + (tuple ? ")" : "]");
     }
     case ValueKind::kDict:
     case ValueKind::kNamespace: {

@@ -83,6 +83,8 @@ class Value {
     return v;
   }
   static Value List(ValueList items);
+  // A list that prints as a Python tuple: (1, 2).
+  static Value Tuple(ValueList items);
   static Value Dict(ValueDict dict);
   // A mutable attribute bag (jinja2's namespace()).
   static Value Namespace(ValueDict attrs);
