@@ -260,8 +260,9 @@ Result<Value> Sort(const Value& v, CallArgs& args, bool unique) {
   if (unique) {
     std::vector<Value> seen;
     for (auto& [k, item] : keyed) {
-      if (std::any_of(seen.begin(), seen.end(), [&](const Value& s) { return Equals(s, k); })) continue;
-      seen.push_back(k);
+      const Value& key = k;
+      if (std::any_of(seen.begin(), seen.end(), [&](const Value& s) { return Equals(s, key); })) continue;
+      seen.push_back(key);
       out.push_back(item);
     }
     return Value::List(std::move(out));

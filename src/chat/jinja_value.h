@@ -36,19 +36,7 @@ struct Callable {
   std::function<Result<Value>(Interpreter&, CallArgs&)> fn;
 };
 
-// An insertion-ordered dict with string keys (all a chat template needs).
-class ValueDict {
- public:
-  // Returns the value for `key`, or nullptr.
-  const Value* Find(std::string_view key) const;
-  // Sets `key`, keeping its first insertion position.
-  void Set(const std::string& key, Value value);
-  const std::vector<std::pair<std::string, Value>>& items() const { return items_; }
-  size_t size() const { return items_.size(); }
-
- private:
-  std::vector<std::pair<std::string, Value>> items_;
-};
+class ValueDict;
 
 enum class ValueKind { kUndefined, kNone, kBool, kInt, kFloat, kString, kList, kDict, kNamespace, kCallable };
 
@@ -142,6 +130,20 @@ class Value {
   std::shared_ptr<const ValueList> list_;
   std::shared_ptr<ValueDict> dict_;
   std::shared_ptr<const Callable> fn_;
+};
+
+// An insertion-ordered dict with string keys (all a chat template needs).
+class ValueDict {
+ public:
+  // Returns the value for `key`, or nullptr.
+  const Value* Find(std::string_view key) const;
+  // Sets `key`, keeping its first insertion position.
+  void Set(const std::string& key, Value value);
+  const std::vector<std::pair<std::string, Value>>& items() const { return items_; }
+  size_t size() const { return items_.size(); }
+
+ private:
+  std::vector<std::pair<std::string, Value>> items_;
 };
 
 // Python ==.
