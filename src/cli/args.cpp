@@ -39,6 +39,7 @@ Result<ParsedArgs> ParsedArgs::Parse(const std::vector<std::string>& args, const
       return InvalidArgument("option '--" + spec->name + "' takes no value");
     }
     out.values_[spec->name] = value;
+    out.all_values_[spec->name].push_back(value);
   }
   return out;
 }
@@ -51,6 +52,12 @@ std::optional<std::string> ParsedArgs::Get(const std::string& name) const {
 
 std::string ParsedArgs::GetOr(const std::string& name, const std::string& fallback) const {
   return Get(name).value_or(fallback);
+}
+
+std::vector<std::string> ParsedArgs::GetAll(const std::string& name) const {
+  auto it = all_values_.find(name);
+  if (it == all_values_.end()) return {};
+  return it->second;
 }
 
 Result<std::optional<int64_t>> ParsedArgs::GetInt(const std::string& name) const {

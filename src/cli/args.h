@@ -30,12 +30,15 @@ class ParsedArgs {
   bool Has(const std::string& name) const { return values_.count(name) > 0; }
   std::optional<std::string> Get(const std::string& name) const;
   std::string GetOr(const std::string& name, const std::string& fallback) const;
+  // Returns every value a repeatable option was given, in order (Get returns the last).
+  std::vector<std::string> GetAll(const std::string& name) const;
   // Parses an integer option; errors name the option.
   Result<std::optional<int64_t>> GetInt(const std::string& name) const;
   const std::vector<std::string>& positional() const { return positional_; }
 
  private:
   std::map<std::string, std::string> values_;
+  std::map<std::string, std::vector<std::string>> all_values_;
   std::vector<std::string> positional_;
 };
 

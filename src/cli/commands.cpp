@@ -15,6 +15,7 @@ struct Command {
 constexpr Command kCommands[] = {
     {"inspect", InspectCommand, "inspect MODEL: architecture, exact parameters, tensors, config, files (JSON)"},
     {"synth", SynthCommand, "synth --arch A --preset P --out DIR: write a random-weight model directory"},
+    {"template", TemplateCommand, "template --model M --messages FILE: print the chat-template prompt"},
 };
 
 void PrintUsage() {

@@ -13,6 +13,7 @@ using Args = std::vector<std::string>;
 
 int InspectCommand(const Args& args);
 int SynthCommand(const Args& args);
+int TemplateCommand(const Args& args);
 
 int Main(int argc, char** argv);
 

@@ -37,5 +37,14 @@ TEST(ArgsTest, ByteSizes) {
   EXPECT_FALSE(ParseByteSize("99999999999999GB").ok());
 }
 
+TEST(ArgsTest, RepeatedOptionsKeepEveryValue) {
+  Result<ParsedArgs> p = ParsedArgs::Parse({"--var", "a=1", "--var=b=2", "--model", "m"}, {{"var"}, {"model"}});
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->GetAll("var"), (std::vector<std::string>{"a=1", "b=2"}));
+  EXPECT_EQ(*p->Get("var"), "b=2");
+  EXPECT_EQ(p->GetAll("model"), std::vector<std::string>{"m"});
+  EXPECT_TRUE(p->GetAll("absent").empty());
+}
+
 }  // namespace
 }  // namespace fathom::cli
