@@ -7,6 +7,8 @@
 namespace fathom {
 namespace {
 
+constexpr size_t kMaxCachedPieceBytes = 256;
+
 uint64_t PairKey(int32_t left, int32_t right) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
 }
@@ -124,6 +126,11 @@ void BpeModel::Tokenize(std::string_view piece, std::vector<int32_t>* ids) const
       ids->push_back(whole);
       return;
     }
+  }
+  // Long pieces (runs of one script without spaces) are rare and would bloat the cache.
+  if (piece.size() > kMaxCachedPieceBytes) {
+    Merge(piece, ids);
+    return;
   }
   {
     std::lock_guard<std::mutex> lock(cache_mutex_);
