@@ -38,8 +38,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     fathom::Result<std::vector<int32_t>> ids = tokenizer.Encode(text, false);
     if (!ids.ok()) return 0;
     fathom::Result<std::vector<int32_t>> with_special = tokenizer.Encode(text, true);
-    if (!with_special.ok() || with_special->size() != ids->size() + tokenizer.prefix_ids().size() +
-                                                       tokenizer.suffix_ids().size()) {
+    if (!with_special.ok() ||
+        with_special->size() != ids->size() + tokenizer.prefix_ids().size() + tokenizer.suffix_ids().size()) {
       __builtin_trap();
     }
     // Byte-level BPE loses nothing: decoding gives back the (repaired) text.

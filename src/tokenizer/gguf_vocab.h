@@ -6,11 +6,10 @@
 // hand-adapted ones), and "qwen2" gets the NFC normalizer its tokenizer.json has.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/status.h"
 

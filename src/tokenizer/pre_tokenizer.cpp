@@ -107,12 +107,16 @@ Status PreTokenizer::ApplySplit(const Step& step, const std::string& buffer, Pie
         if (!is_match) out->push_back({b, e});
         break;
       case Behavior::kMergedWithPrevious:
-        if (is_match && !previous_match && have_previous) out->back().end = e;
-        else out->push_back({b, e});
+        if (is_match && !previous_match && have_previous)
+          out->back().end = e;
+        else
+          out->push_back({b, e});
         break;
       case Behavior::kContiguous:
-        if (is_match && previous_match && have_previous) out->back().end = e;
-        else out->push_back({b, e});
+        if (is_match && previous_match && have_previous)
+          out->back().end = e;
+        else
+          out->push_back({b, e});
         break;
       case Behavior::kMergedWithNext:
         if (pending_next_begin != SIZE_MAX) {

@@ -82,13 +82,13 @@ Result<SplitRegex> SplitRegex::Compile(std::string_view pattern) {
   const std::string widened = WidenWhitespace(pattern);
   int error = 0;
   PCRE2_SIZE error_offset = 0;
-  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(widened.data()), widened.size(),
-                                   PCRE2_UTF | PCRE2_UCP, &error, &error_offset, nullptr);
+  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(widened.data()), widened.size(), PCRE2_UTF | PCRE2_UCP,
+                                   &error, &error_offset, nullptr);
   if (code == nullptr) {
     PCRE2_UCHAR message[256];
     pcre2_get_error_message(error, message, sizeof(message));
-    return Unsupported("pre-tokenizer regex '" + std::string(pattern) + "' at offset " +
-                       std::to_string(error_offset) + ": " + reinterpret_cast<const char*>(message));
+    return Unsupported("pre-tokenizer regex '" + std::string(pattern) + "' at offset " + std::to_string(error_offset) +
+                       ": " + reinterpret_cast<const char*>(message));
   }
   SplitRegex regex;
   regex.pattern_ = std::string(pattern);
@@ -103,10 +103,10 @@ Status SplitRegex::FindAll(std::string_view subject, std::vector<Match>* matches
   const auto* data = reinterpret_cast<PCRE2_SPTR>(subject.data());
   size_t offset = 0;
   while (offset <= subject.size()) {
-    const int rc = code_->jit ? pcre2_jit_match(code_->code, data, subject.size(), offset, 0, state.match_data,
-                                                state.context)
-                              : pcre2_match(code_->code, data, subject.size(), offset, PCRE2_NO_UTF_CHECK,
-                                            state.match_data, state.context);
+    const int rc = code_->jit
+                       ? pcre2_jit_match(code_->code, data, subject.size(), offset, 0, state.match_data, state.context)
+                       : pcre2_match(code_->code, data, subject.size(), offset, PCRE2_NO_UTF_CHECK, state.match_data,
+                                     state.context);
     if (rc == PCRE2_ERROR_NOMATCH) break;
     if (rc < 0) {
       PCRE2_UCHAR message[256];

@@ -9,12 +9,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/status.h"
 #include "tokenizer/added_vocabulary.h"
@@ -41,8 +40,7 @@ class Tokenizer {
   // Loads `path`: a model directory (tokenizer.json + tokenizer_config.json), a
   // tokenizer.json (its sibling tokenizer_config.json is read if present), or a
   // GGUF file. Errors name the file.
-  static Result<Tokenizer> Load(const std::string& path,
-                                SpecialTokenSource source = SpecialTokenSource::kTransformers);
+  static Result<Tokenizer> Load(const std::string& path, SpecialTokenSource source = SpecialTokenSource::kTransformers);
   // Builds the tokenizer described by a GGUF file's tokenizer.ggml.* metadata.
   static Result<Tokenizer> FromGguf(const GgufFile& gguf);
 
@@ -83,10 +81,10 @@ class Tokenizer {
   Normalizer normalizer_;
   std::unique_ptr<PreTokenizer> pre_tokenizer_;
   std::unique_ptr<BpeModel> model_;
-  AddedTokenMatcher raw_matcher_;         // added tokens with normalized=false
-  AddedTokenMatcher normalized_matcher_;  // added tokens with normalized=true
-  std::vector<std::string> token_bytes_;  // id -> decoded bytes
-  std::vector<uint8_t> is_special_;       // id -> 1 if a special added token
+  AddedTokenMatcher raw_matcher_;                                  // added tokens with normalized=false
+  AddedTokenMatcher normalized_matcher_;                           // added tokens with normalized=true
+  std::vector<std::string> token_bytes_;                           // id -> decoded bytes
+  std::vector<uint8_t> is_special_;                                // id -> 1 if a special added token
   std::vector<std::pair<std::string, int32_t>> added_by_content_;  // sorted by content
   std::vector<int32_t> prefix_ids_;
   std::vector<int32_t> suffix_ids_;

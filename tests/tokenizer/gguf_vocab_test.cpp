@@ -1,12 +1,12 @@
 #include "tokenizer/gguf_vocab.h"
 
+#include <gtest/gtest.h>
+#include <zlib.h>
+
 #include <filesystem>
 #include <fstream>
-#include <sstream>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <zlib.h>
+#include <sstream>
 
 #include "formats/gguf_file.h"
 #include "formats/gguf_writer.h"
@@ -49,7 +49,8 @@ std::string WriteGguf(const fs::path& dir, const std::string& pre, const std::st
   std::vector<int32_t> types;
   auto put = [&](int32_t id, const std::string& text, int32_t type) {
     if (static_cast<size_t>(id) >= tokens.size()) {
-      for (int32_t i = static_cast<int32_t>(tokens.size()); i <= id; ++i) tokens.push_back("[PAD" + std::to_string(i) + "]");
+      for (int32_t i = static_cast<int32_t>(tokens.size()); i <= id; ++i)
+        tokens.push_back("[PAD" + std::to_string(i) + "]");
       types.resize(tokens.size(), 5);
     }
     tokens[id] = text;
@@ -63,7 +64,8 @@ std::string WriteGguf(const fs::path& dir, const std::string& pre, const std::st
   }
   auto id_of = [&](const char* key) -> int32_t {
     if (!config.contains(key) || config[key].is_null()) return -1;
-    const std::string content = config[key].is_string() ? config[key].get<std::string>() : config[key]["content"].get<std::string>();
+    const std::string content =
+        config[key].is_string() ? config[key].get<std::string>() : config[key]["content"].get<std::string>();
     for (size_t i = 0; i < tokens.size(); ++i) {
       if (tokens[i] == content) return static_cast<int32_t>(i);
     }

@@ -1,8 +1,8 @@
 #include "tokenizer/incremental_detokenizer.h"
 
-#include <random>
-
 #include <gtest/gtest.h>
+
+#include <random>
 
 #include "tokenizer/builtin_vocab.h"
 #include "tokenizer/byte_level.h"
@@ -61,10 +61,18 @@ TEST_F(IncrementalDetokenizerTest, RandomIdsConcatenateToOneShotDecode) {
     const int n = static_cast<int>(rng() % 24);
     for (int i = 0; i < n; ++i) {
       switch (rng() % 4) {
-        case 0: ids.push_back(static_cast<int32_t>(rng() % tokenizer_->vocab_size())); break;
-        case 1: ids.push_back(byte_ids[rng() % byte_ids.size()]); break;
-        case 2: ids.push_back((*text)[rng() % text->size()]); break;
-        default: ids.push_back(static_cast<int32_t>(rng() % 600) - 50); break;  // some out of range
+        case 0:
+          ids.push_back(static_cast<int32_t>(rng() % tokenizer_->vocab_size()));
+          break;
+        case 1:
+          ids.push_back(byte_ids[rng() % byte_ids.size()]);
+          break;
+        case 2:
+          ids.push_back((*text)[rng() % text->size()]);
+          break;
+        default:
+          ids.push_back(static_cast<int32_t>(rng() % 600) - 50);
+          break;  // some out of range
       }
     }
     for (bool skip : {false, true}) {

@@ -56,8 +56,7 @@ TEST(PreTokenizerTest, ByteLevelWithGpt2RegexAndPrefixSpace) {
   Result<PreTokenizer> p =
       PreTokenizer::FromJson({{"type", "ByteLevel"}, {"add_prefix_space", true}, {"use_regex", true}});
   ASSERT_TRUE(p.ok()) << p.status().ToString();
-  EXPECT_EQ(Pieces(*p, "Hello world's 42!"),
-            (std::vector<std::string>{" Hello", " world", "'s", " 42", "!"}));
+  EXPECT_EQ(Pieces(*p, "Hello world's 42!"), (std::vector<std::string>{" Hello", " world", "'s", " 42", "!"}));
 }
 
 TEST(PreTokenizerTest, UnknownTypesAreUnsupported) {

@@ -2,13 +2,13 @@
 // tools/gen_tokenizer_corpus.py from Hugging Face `tokenizers`) must encode to
 // exactly the recorded ids, with and without special tokens on both the
 // `tokenizers` and the `transformers` path, and decode to HF's text.
+#include <gtest/gtest.h>
+#include <zlib.h>
+
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-#include <zlib.h>
 
 #include "tokenizer/builtin_vocab.h"
 #include "tokenizer/tokenizer.h"
@@ -65,8 +65,8 @@ void CheckTokenizer(const std::string& name, const Tokenizer& tf, const Tokenize
     Result<std::vector<int32_t>> with_tf = tf.Encode(text, true);
     Result<std::vector<int32_t>> with_raw = raw.Encode(text, true);
     ASSERT_TRUE(plain.ok() && with_tf.ok() && with_raw.ok()) << plain.status().ToString();
-    const std::string want_text = decoded.contains(std::to_string(i)) ? decoded[std::to_string(i)].get<std::string>()
-                                                                       : text;
+    const std::string want_text =
+        decoded.contains(std::to_string(i)) ? decoded[std::to_string(i)].get<std::string>() : text;
     const bool ok = *plain == want &&
                     *with_tf == Concat(header["transformers"]["prefix"], want, header["transformers"]["suffix"]) &&
                     *with_raw == Concat(header["tokenizers"]["prefix"], want, header["tokenizers"]["suffix"]) &&
@@ -94,8 +94,10 @@ void CheckShared(const std::string& name) {
 
 TEST(TokenizerConformanceTest, Builtin) {
   const BuiltinVocab v = MakeBuiltinVocab(512, false);
-  Result<Tokenizer> tf = Tokenizer::FromJson(v.tokenizer_json, v.tokenizer_config_json, SpecialTokenSource::kTransformers);
-  Result<Tokenizer> raw = Tokenizer::FromJson(v.tokenizer_json, v.tokenizer_config_json, SpecialTokenSource::kTokenizerJson);
+  Result<Tokenizer> tf =
+      Tokenizer::FromJson(v.tokenizer_json, v.tokenizer_config_json, SpecialTokenSource::kTransformers);
+  Result<Tokenizer> raw =
+      Tokenizer::FromJson(v.tokenizer_json, v.tokenizer_config_json, SpecialTokenSource::kTokenizerJson);
   ASSERT_TRUE(tf.ok()) << tf.status().ToString();
   ASSERT_TRUE(raw.ok()) << raw.status().ToString();
   CheckTokenizer("builtin", *tf, *raw);

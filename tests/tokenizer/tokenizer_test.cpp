@@ -1,9 +1,11 @@
 #include "tokenizer/tokenizer.h"
 
-#include <filesystem>
-#include <fstream>
-
 #include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+#include <fstream>
 
 #include "tokenizer/builtin_vocab.h"
 
@@ -51,8 +53,10 @@ TEST_F(TokenizerTest, TemplateProcessingPostProcessor) {
   json tok = vocab_.tokenizer_json;
   tok["post_processor"] = {
       {"type", "TemplateProcessing"},
-      {"single", {{{"SpecialToken", {{"id", "B"}, {"type_id", 0}}}}, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}},
-                  {{"SpecialToken", {{"id", "E"}, {"type_id", 0}}}}}},
+      {"single",
+       {{{"SpecialToken", {{"id", "B"}, {"type_id", 0}}}},
+        {{"Sequence", {{"id", "A"}, {"type_id", 0}}}},
+        {{"SpecialToken", {{"id", "E"}, {"type_id", 0}}}}}},
       {"special_tokens", {{"B", {{"id", "B"}, {"ids", {0}}}}, {"E", {{"id", "E"}, {"ids", {1}}}}}}};
   Tokenizer t = Make(tok, nullptr);
   EXPECT_EQ(t.prefix_ids(), std::vector<int32_t>{0});
@@ -70,7 +74,10 @@ TEST_F(TokenizerTest, SpecialTokensInTextAndDecodeSkip) {
 
 TEST_F(TokenizerTest, InvalidUtf8InputIsRepaired) {
   Tokenizer t = Make(vocab_.tokenizer_json, vocab_.tokenizer_config_json);
-  Result<std::vector<int32_t>> ids = t.Encode("a\xFF" "b", false);
+  Result<std::vector<int32_t>> ids = t.Encode(
+      "a\xFF"
+      "b",
+      false);
   ASSERT_TRUE(ids.ok());
   EXPECT_EQ(t.Decode(*ids, false), "a\uFFFDb");
 }
@@ -111,6 +118,28 @@ TEST_F(TokenizerTest, LoadsDirectoryAndFileAndNamesMissingFiles) {
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("nope"), std::string::npos);
   std::filesystem::remove_all(dir);
+}
+
+TEST_F(TokenizerTest, EncodesFromManyThreadsAtOnce) {
+  Tokenizer t = Make(vocab_.tokenizer_json, vocab_.tokenizer_config_json);
+  const std::vector<std::string> texts = {"the quick brown fox", "你好，世界", "def f(x):\n    return x * 2\n",
+                                          "emoji 👨‍👩‍👧 and <think>tags</think>"};
+  std::vector<std::vector<int32_t>> want;
+  for (const std::string& s : texts) want.push_back(*t.Encode(s, true));
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int k = 0; k < 4; ++k) {
+    threads.emplace_back([&, k] {
+      for (int i = 0; i < 500; ++i) {
+        const size_t j = static_cast<size_t>(i + k) % texts.size();
+        Result<std::vector<int32_t>> ids = t.Encode(texts[j] + std::to_string(i % 7), true);
+        Result<std::vector<int32_t>> again = t.Encode(texts[j], true);
+        if (!ids.ok() || !again.ok() || *again != want[j]) ++failures;
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
 }
 
 }  // namespace

@@ -12,8 +12,8 @@ std::string Lossy(std::string_view s) {
 }
 
 TEST(Utf8Test, LossyReplacesMaximalInvalidSubparts) {
-  EXPECT_EQ(Lossy("a\xE2\x82z"), "a\uFFFDz");          // truncated 3-byte sequence: one U+FFFD
-  EXPECT_EQ(Lossy("\xFF\xFE"), "\uFFFD\uFFFD");         // two invalid bytes
+  EXPECT_EQ(Lossy("a\xE2\x82z"), "a\uFFFDz");              // truncated 3-byte sequence: one U+FFFD
+  EXPECT_EQ(Lossy("\xFF\xFE"), "\uFFFD\uFFFD");            // two invalid bytes
   EXPECT_EQ(Lossy("\xED\xA0\x80"), "\uFFFD\uFFFD\uFFFD");  // a surrogate: each byte
   EXPECT_EQ(Lossy("\xF0\x9F\x98"), "\uFFFD");
   EXPECT_EQ(Lossy("ok \xC3\xA9"), "ok \u00e9");
