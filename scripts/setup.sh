@@ -9,6 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
+  libpcre2-dev libutf8proc-dev zlib1g-dev
   python3 python3-venv python3-pip
 )
 missing=()

@@ -16,6 +16,8 @@ constexpr Command kCommands[] = {
     {"inspect", InspectCommand, "inspect MODEL: architecture, exact parameters, tensors, config, files (JSON)"},
     {"synth", SynthCommand, "synth --arch A --preset P --out DIR: write a random-weight model directory"},
     {"template", TemplateCommand, "template --model M --messages FILE: print the chat-template prompt"},
+    {"tokenize", TokenizeCommand, "tokenize --model M [--no-special] [--jsonl]: stdin text to a JSON array of ids"},
+    {"detokenize", DetokenizeCommand, "detokenize --model M [--skip-special]: a JSON array of ids on stdin to text"},
 };
 
 void PrintUsage() {

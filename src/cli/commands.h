@@ -14,6 +14,8 @@ using Args = std::vector<std::string>;
 int InspectCommand(const Args& args);
 int SynthCommand(const Args& args);
 int TemplateCommand(const Args& args);
+int TokenizeCommand(const Args& args);
+int DetokenizeCommand(const Args& args);
 
 int Main(int argc, char** argv);
 
