@@ -13,6 +13,7 @@
 #include "formats/model_config.h"
 #include "model/presets.h"
 #include "model/weight_layout.h"
+#include "tests/integration/run_fathom.h"
 
 namespace fathom {
 namespace {
@@ -20,28 +21,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-RunResult RunFathom(const std::string& args) {
-  const fs::path err_file = fs::temp_directory_path() / ("fathom_cli_err_" + std::to_string(::getpid()));
-  const std::string cmd = std::string(FATHOM_BINARY) + " " + args + " 2>" + err_file.string();
-  RunResult r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = ::pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream ef(err_file);
-  r.err.assign(std::istreambuf_iterator<char>(ef), {});
-  fs::remove(err_file);
-  return r;
-}
+using ::fathom::testing::RunFathom;
+using ::fathom::testing::RunResult;
 
 class CliTest : public ::testing::Test {
  protected:

@@ -1,6 +1,8 @@
 // Drives `fathom template` end to end: exact bytes on stdout (no newline added),
 // repeated --var, --tools, and one clear line on stderr for failures.
 #include <gtest/gtest.h>
+
+#include "tests/integration/run_fathom.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,21 +16,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out;
-};
+using ::fathom::testing::RunResult;
 
+// stderr folded into out, as the tests read one stream.
 RunResult RunTemplate(const std::string& args) {
-  const std::string cmd = std::string(FATHOM_BINARY) + " template " + args + " 2>&1";
-  RunResult r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int status = ::pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  RunResult r = ::fathom::testing::RunFathom("template " + args);
+  r.out += r.err;
   return r;
 }
 

@@ -2,6 +2,8 @@
 // to a temporary tokenizer.json: plain and --jsonl input, --no-special, and the
 // round trip through detokenize.
 #include <gtest/gtest.h>
+
+#include "tests/integration/run_fathom.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -36,16 +38,9 @@ class TokenizeCliTest : public ::testing::Test {
 
   // Runs fathom with `stdin_text` on stdin; returns stdout, sets *exit_code.
   std::string Run(const std::string& args, const std::string& stdin_text, int* exit_code) {
-    const fs::path in = dir_ / "stdin.txt";
-    std::ofstream(in, std::ios::binary) << stdin_text;
-    const std::string cmd = std::string(FATHOM_BINARY) + " " + args + " < " + in.string() + " 2>/dev/null";
-    std::string out;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    char buf[4096];
-    for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-    const int status = ::pclose(p);
-    *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    return out;
+    ::fathom::testing::RunResult r = ::fathom::testing::RunFathom(args, stdin_text);
+    *exit_code = r.exit_code;
+    return r.out;
   }
 
   fs::path dir_;
