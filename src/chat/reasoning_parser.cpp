@@ -3,6 +3,7 @@
 
 #include "chat/stream_holdback.h"
 #include "core/status.h"
+#include "core/utf8.h"
 
 namespace fathom {
 namespace {
@@ -64,7 +65,7 @@ void ReasoningParser::Drain(bool at_end, ReasoningDelta& out) {
     }
   }
   // kContent: only an incomplete UTF-8 character is held.
-  size_t hold = at_end ? 0 : IncompleteUtf8SuffixLength(pending_);
+  size_t hold = at_end ? 0 : utf8::IncompleteSuffixLength(pending_);
   out.content.append(pending_, 0, pending_.size() - hold);
   pending_.erase(0, pending_.size() - hold);
 }

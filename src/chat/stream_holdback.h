@@ -15,12 +15,6 @@ namespace fathom {
 // prefix of `marker` (0 if none). REQUIRES: marker is non-empty.
 size_t PartialMarkerSuffixLength(std::string_view text, std::string_view marker);
 
-// Returns the number of trailing bytes of `text` that start a UTF-8 character
-// (a valid lead byte, then only continuation bytes) but stop before its end; 0 when
-// the text ends on a character boundary or the tail is not a valid prefix anyway
-// (invalid bytes are passed through rather than held forever).
-size_t IncompleteUtf8SuffixLength(std::string_view text);
-
 // Returns how many trailing bytes of `text` to hold back: the largest of the
 // partial-marker suffixes for `markers` and the incomplete UTF-8 suffix.
 size_t StreamHoldbackLength(std::string_view text, std::initializer_list<std::string_view> markers);

@@ -7,6 +7,7 @@
 
 #include "chat/default_template.h"
 #include "core/status.h"
+#include "tokenizer/byte_level.h"
 
 namespace fathom {
 namespace {
@@ -18,9 +19,18 @@ constexpr std::string_view kBos = "<｜begin▁of▁sentence｜>";
 constexpr std::string_view kEos = "<｜end▁of▁sentence｜>";
 constexpr std::string_view kPad = "<｜▁pad▁｜>";
 constexpr std::string_view kTrailingSpecials[] = {
-    "<｜User｜>", "<｜Assistant｜>", "<think>", "</think>",
-    "<｜tool▁calls▁begin｜>", "<｜tool▁calls▁end｜>", "<｜tool▁call▁begin｜>", "<｜tool▁call▁end｜>",
-    "<｜tool▁sep｜>", "<｜tool▁outputs▁begin｜>", "<｜tool▁outputs▁end｜>", "<｜tool▁output▁begin｜>",
+    "<｜User｜>",
+    "<｜Assistant｜>",
+    "<think>",
+    "</think>",
+    "<｜tool▁calls▁begin｜>",
+    "<｜tool▁calls▁end｜>",
+    "<｜tool▁call▁begin｜>",
+    "<｜tool▁call▁end｜>",
+    "<｜tool▁sep｜>",
+    "<｜tool▁outputs▁begin｜>",
+    "<｜tool▁outputs▁end｜>",
+    "<｜tool▁output▁begin｜>",
     "<｜tool▁output▁end｜>",
 };
 
@@ -42,21 +52,6 @@ constexpr std::string_view kTrainingText =
     "The numbers 2024, 1000 and 365 are written with digits; so are 3.14159 and 2.71828. "
     "User: hello there! Assistant: Hello! How can I help you today? I can help with that. "
     "Thank you very much for your question; here is what I found, in the order you asked for it. ";
-
-std::string CodepointToUtf8(uint32_t cp) {
-  std::string s;
-  if (cp < 0x80) {
-    s += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    s += static_cast<char>(0xC0 | (cp >> 6));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    s += static_cast<char>(0xE0 | (cp >> 12));
-    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    s += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-  return s;
-}
 
 // Splits like a simple GPT-2 pre-tokenizer: a word keeps its leading space.
 std::vector<std::string> SplitWords(std::string_view text) {
@@ -90,7 +85,7 @@ std::vector<std::pair<std::string, std::string>> LearnMerges(int64_t num_merges)
   std::map<std::vector<std::string>, int64_t> words;
   for (const std::string& w : SplitWords(kTrainingText)) {
     std::vector<std::string> symbols;
-    for (unsigned char c : w) symbols.push_back(CodepointToUtf8(ByteToCodepoint(c)));
+    for (char c : w) symbols.push_back(BytesToByteLevel(std::string_view(&c, 1)));
     words[symbols]++;
   }
   std::vector<std::pair<std::string, std::string>> merges;
@@ -126,25 +121,22 @@ std::vector<std::pair<std::string, std::string>> LearnMerges(int64_t num_merges)
 }
 
 json AddedToken(int64_t id, std::string_view content, bool special) {
-  return {{"id", id}, {"content", std::string(content)}, {"single_word", false}, {"lstrip", false},
-          {"rstrip", false}, {"normalized", false}, {"special", special}};
+  return {{"id", id},
+          {"content", std::string(content)},
+          {"single_word", false},
+          {"lstrip", false},
+          {"rstrip", false},
+          {"normalized", false},
+          {"special", special}};
 }
 
 json ConfigToken(std::string_view content) {
-  return {{"__type", "AddedToken"}, {"content", std::string(content)}, {"lstrip", false},
-          {"normalized", true}, {"rstrip", false}, {"single_word", false}};
+  return {{"__type", "AddedToken"}, {"content", std::string(content)},
+          {"lstrip", false},        {"normalized", true},
+          {"rstrip", false},        {"single_word", false}};
 }
 
 }  // namespace
-
-uint32_t ByteToCodepoint(uint8_t b) {
-  // Printable bytes map to themselves; the rest go to 256 + their rank.
-  auto printable = [](int c) { return (c >= 0x21 && c <= 0x7E) || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE); };
-  if (printable(b)) return b;
-  uint32_t rank = 0;
-  for (int c = 0; c < b; ++c) rank += printable(c) ? 0 : 1;
-  return 256 + rank;
-}
 
 BuiltinVocab MakeBuiltinVocab(int64_t vocab_size, bool thinking_prompt) {
   const int64_t num_trailing = static_cast<int64_t>(std::size(kTrailingSpecials));
@@ -161,7 +153,10 @@ BuiltinVocab MakeBuiltinVocab(int64_t vocab_size, bool thinking_prompt) {
   vocab[std::string(kEos)] = 1;
   vocab[std::string(kPad)] = 2;
   int64_t next_id = 3;
-  for (int b = 0; b < 256; ++b) vocab[CodepointToUtf8(ByteToCodepoint(static_cast<uint8_t>(b)))] = next_id++;
+  for (int b = 0; b < 256; ++b) {
+    const char byte = static_cast<char>(b);
+    vocab[BytesToByteLevel(std::string_view(&byte, 1))] = next_id++;
+  }
 
   json merges = json::array();
   for (const auto& [a, b] : LearnMerges(vocab_size - num_fixed)) {
@@ -202,24 +197,30 @@ BuiltinVocab MakeBuiltinVocab(int64_t vocab_size, bool thinking_prompt) {
       {"pre_tokenizer",
        {{"type", "Sequence"},
         {"pretokenizers",
-         json::array({{{"type", "Split"}, {"pattern", {{"Regex", split_regex}}}, {"behavior", "Isolated"},
-                       {"invert", false}},
-                      {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true},
-                       {"use_regex", false}}})}}},
-      {"post_processor", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", false},
-                          {"use_regex", true}}},
+         json::array(
+             {{{"type", "Split"}, {"pattern", {{"Regex", split_regex}}}, {"behavior", "Isolated"}, {"invert", false}},
+              {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", false}}})}}},
+      {"post_processor",
+       {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", false}, {"use_regex", true}}},
       {"decoder", {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}}},
       {"model",
-       {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", nullptr}, {"continuing_subword_prefix", nullptr},
-        {"end_of_word_suffix", nullptr}, {"fuse_unk", false}, {"byte_fallback", false},
-        {"ignore_merges", false}, {"vocab", vocab}, {"merges", merges}}},
+       {{"type", "BPE"},
+        {"dropout", nullptr},
+        {"unk_token", nullptr},
+        {"continuing_subword_prefix", nullptr},
+        {"end_of_word_suffix", nullptr},
+        {"fuse_unk", false},
+        {"byte_fallback", false},
+        {"ignore_merges", false},
+        {"vocab", vocab},
+        {"merges", merges}}},
   };
 
   json decoder = json::object();
   for (const json& t : added) {
-    decoder[std::to_string(t["id"].get<int64_t>())] = {
-        {"content", t["content"]}, {"lstrip", false}, {"normalized", false}, {"rstrip", false},
-        {"single_word", false}, {"special", t["special"]}};
+    decoder[std::to_string(t["id"].get<int64_t>())] = {{"content", t["content"]}, {"lstrip", false},
+                                                       {"normalized", false},     {"rstrip", false},
+                                                       {"single_word", false},    {"special", t["special"]}};
   }
   out.tokenizer_config_json = {
       {"add_bos_token", true},

@@ -26,8 +26,4 @@ struct BuiltinVocab {
 // R1-Distill templates do.
 BuiltinVocab MakeBuiltinVocab(int64_t vocab_size, bool thinking_prompt);
 
-// The GPT-2 byte-to-unicode table the ByteLevel pre-tokenizer uses: byte b is
-// written as the UTF-8 of code point ByteToCodepoint(b).
-uint32_t ByteToCodepoint(uint8_t b);
-
 }  // namespace fathom

@@ -3,8 +3,7 @@
 #include <array>
 #include <cstdint>
 
-#include "tokenizer/builtin_vocab.h"
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 
 namespace fathom {
 namespace {
@@ -29,6 +28,15 @@ const Tables& GetTables() {
 }
 
 }  // namespace
+
+uint32_t ByteToCodepoint(uint8_t b) {
+  // Printable bytes map to themselves; the rest go to 256 + their rank.
+  auto printable = [](int c) { return (c >= 0x21 && c <= 0x7E) || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE); };
+  if (printable(b)) return b;
+  uint32_t rank = 0;
+  for (int c = 0; c < b; ++c) rank += printable(c) ? 0 : 1;
+  return 256 + rank;
+}
 
 std::string BytesToByteLevel(std::string_view bytes) {
   const Tables& t = GetTables();

@@ -1,14 +1,19 @@
 // The GPT-2 byte-level alphabet: every byte is written as one printable code point
-// (ByteToCodepoint in builtin_vocab.h), so a BPE vocabulary over those code points
+// (ByteToCodepoint below), so a BPE vocabulary over those code points
 // covers every byte string. Vocab and merge strings are stored in that alphabet;
 // the engine works on raw bytes and converts at load time only.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace fathom {
+
+// The GPT-2 byte-to-unicode table: byte b is written as code point
+// ByteToCodepoint(b).
+uint32_t ByteToCodepoint(uint8_t b);
 
 // Returns `bytes` written in the byte-level alphabet.
 std::string BytesToByteLevel(std::string_view bytes);

@@ -8,7 +8,7 @@
 #include "formats/gguf_file.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/gguf_vocab.h"
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 
 namespace fathom {
 namespace {

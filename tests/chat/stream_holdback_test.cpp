@@ -1,5 +1,7 @@
 #include "chat/stream_holdback.h"
 
+#include "core/utf8.h"
+
 #include <gtest/gtest.h>
 
 namespace fathom {
@@ -15,18 +17,18 @@ TEST(StreamHoldbackTest, PartialMarkerSuffix) {
   EXPECT_EQ(PartialMarkerSuffixLength("<<", "<<a"), 2u);
 }
 
-TEST(StreamHoldbackTest, IncompleteUtf8Suffix) {
-  EXPECT_EQ(IncompleteUtf8SuffixLength("abc"), 0u);
-  EXPECT_EQ(IncompleteUtf8SuffixLength("a\xEF"), 1u);          // lead of a 3-byte char
-  EXPECT_EQ(IncompleteUtf8SuffixLength("a\xEF\xBD"), 2u);      // two of three bytes
-  EXPECT_EQ(IncompleteUtf8SuffixLength("a\xEF\xBD\x9C"), 0u);  // ｜ complete
-  EXPECT_EQ(IncompleteUtf8SuffixLength("\xF0\x9F\x98"), 3u);   // three of four bytes
-  EXPECT_EQ(IncompleteUtf8SuffixLength("\xC3"), 1u);
-  EXPECT_EQ(IncompleteUtf8SuffixLength("\xC3\xA9"), 0u);
+TEST(StreamHoldbackTest, HoldsOnlyCompletableUtf8Tails) {
+  EXPECT_EQ(utf8::IncompleteSuffixLength("abc"), 0u);
+  EXPECT_EQ(utf8::IncompleteSuffixLength("a\xEF"), 1u);          // lead of a 3-byte char
+  EXPECT_EQ(utf8::IncompleteSuffixLength("a\xEF\xBD"), 2u);      // two of three bytes
+  EXPECT_EQ(utf8::IncompleteSuffixLength("a\xEF\xBD\x9C"), 0u);  // ｜ complete
+  EXPECT_EQ(utf8::IncompleteSuffixLength("\xF0\x9F\x98"), 3u);   // three of four bytes
+  EXPECT_EQ(utf8::IncompleteSuffixLength("\xC3"), 1u);
+  EXPECT_EQ(utf8::IncompleteSuffixLength("\xC3\xA9"), 0u);
   // Bytes that can never complete are passed through, not held forever.
-  EXPECT_EQ(IncompleteUtf8SuffixLength("a\x80"), 0u);
-  EXPECT_EQ(IncompleteUtf8SuffixLength("a\xFF"), 0u);
-  EXPECT_EQ(IncompleteUtf8SuffixLength("\x80\x80\x80"), 0u);
+  EXPECT_EQ(utf8::IncompleteSuffixLength("a\x80"), 0u);
+  EXPECT_EQ(utf8::IncompleteSuffixLength("a\xFF"), 0u);
+  EXPECT_EQ(utf8::IncompleteSuffixLength("\x80\x80\x80"), 0u);
 }
 
 TEST(StreamHoldbackTest, TakesTheLongerHold) {

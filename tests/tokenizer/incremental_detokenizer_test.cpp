@@ -6,7 +6,7 @@
 
 #include "tokenizer/builtin_vocab.h"
 #include "tokenizer/byte_level.h"
-#include "tokenizer/utf8.h"
+#include "core/utf8.h"
 
 namespace fathom {
 namespace {

@@ -1,4 +1,4 @@
-// UTF-8 helpers the tokenizer shares: decoding one code point, the character
+// UTF-8 helpers shared by the tokenizer, the chat parsers and the template lexer: decoding one code point, the character
 // classes HF tokenizers' added-token rules use (Rust's \s and \w), and the lossy
 // conversion Rust's String::from_utf8_lossy performs. The non-obvious rule: lossy
 // conversion replaces each *maximal invalid subpart* with one U+FFFD (Unicode's
