@@ -16,6 +16,7 @@ int SynthCommand(const Args& args);
 int TemplateCommand(const Args& args);
 int TokenizeCommand(const Args& args);
 int DetokenizeCommand(const Args& args);
+int LogitsCommand(const Args& args);
 
 int Main(int argc, char** argv);
 

@@ -288,7 +288,11 @@ Result<ModelConfig> ParseHfConfig(const json& j, const std::string& origin) {
              j["architectures"][0].is_string()) {
     std::string cls = j["architectures"][0].get<std::string>();
     arch = ArchitectureFromName(cls);
-    if (!arch) return Unsupported(where + "architecture '" + cls + "' is not supported");
+    if (!arch) {
+      return Unsupported(where + "architecture '" + cls +
+                         "' is not supported (LlamaForCausalLM, Qwen2ForCausalLM, DeepseekV2ForCausalLM, "
+                         "DeepseekV3ForCausalLM are)");
+    }
   } else {
     return Corrupt(where + "missing required key 'model_type'");
   }

@@ -1,0 +1,107 @@
+#include "model/deepseek.h"
+
+#include <optional>
+#include <vector>
+
+#include "kernels/cpu/elementwise.h"
+#include "model/forward_context.h"
+#include "model/lm_head.h"
+#include "model/mla_attention.h"
+#include "model/mlp.h"
+#include "model/moe.h"
+#include "model/rope_table.h"
+
+namespace fathom {
+namespace {
+
+struct DeepseekLayerWeights {
+  std::vector<float> input_layernorm;           // (hidden)
+  MlaWeights self_attn;
+  std::vector<float> post_attention_layernorm;  // (hidden)
+  std::optional<Mlp> mlp;                       // dense layers
+  std::optional<MoeWeights> moe;                // MoE layers
+};
+
+class DeepseekModel final : public CausalLm {
+ public:
+  DeepseekModel(WeightStore store, ThreadPool& pool)
+      : store_(std::move(store)),
+        config_(store_.config()),
+        pool_(pool),
+        rope_(config_, config_.qk_rope_head_dim),
+        softmax_scale_(MlaSoftmaxScale(config_)) {}
+
+  Status Load() {
+    const ModelConfig& c = config_;
+    FATHOM_ASSIGN_OR_RETURN(ends_, LmEnds::Load(store_));
+    for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+      const std::string p = "model.layers." + std::to_string(i);
+      DeepseekLayerWeights w;
+      FATHOM_ASSIGN_OR_RETURN(w.input_layernorm, store_.Vector(p + ".input_layernorm.weight", c.hidden_size));
+      FATHOM_ASSIGN_OR_RETURN(w.self_attn, MlaWeights::Load(store_, p + ".self_attn"));
+      FATHOM_ASSIGN_OR_RETURN(w.post_attention_layernorm,
+                              store_.Vector(p + ".post_attention_layernorm.weight", c.hidden_size));
+      if (c.IsMoeLayer(i)) {
+        FATHOM_ASSIGN_OR_RETURN(w.moe, MoeWeights::Load(store_, p + ".mlp"));
+      } else {
+        FATHOM_ASSIGN_OR_RETURN(w.mlp, Mlp::Load(store_, p + ".mlp", c.hidden_size, c.intermediate_size, false));
+      }
+      layers_.push_back(std::move(w));
+    }
+    return Status::Ok();
+  }
+
+  const ModelConfig& config() const override { return config_; }
+  KvCacheShape cache_shape() const override {
+    return {.num_layers = config_.num_hidden_layers,
+            .first_width = config_.kv_lora_rank,
+            .second_width = config_.qk_rope_head_dim};
+  }
+  int64_t weight_bytes() const override { return store_.bytes_loaded(); }
+
+  Status Forward(std::span<const BatchEntry> batch, std::vector<float>* logits) override {
+    FATHOM_ASSIGN_OR_RETURN(ForwardContext ctx, MakeForwardContext(config_, batch, pool_));
+    const int64_t rows = ctx.num_rows, h = config_.hidden_size;
+    const float eps = static_cast<float>(config_.rms_norm_eps);
+    std::vector<float> hidden(rows * h);  // (rows, hidden): the residual stream
+    std::vector<float> normed(rows * h);  // (rows, hidden)
+    std::vector<float> delta(rows * h);   // (rows, hidden): a block's output
+    ends_.Embed(ctx, hidden.data());
+    for (size_t i = 0; i < layers_.size(); ++i) {
+      const DeepseekLayerWeights& w = layers_[i];
+      cpu::RmsNorm(hidden.data(), w.input_layernorm.data(), rows, h, eps, normed.data());
+      MlaAttention(ctx, config_, rope_, softmax_scale_, static_cast<int64_t>(i), w.self_attn, normed.data(),
+                   delta.data());
+      cpu::AddInPlace(hidden.data(), delta.data(), rows * h);
+      cpu::RmsNorm(hidden.data(), w.post_attention_layernorm.data(), rows, h, eps, normed.data());
+      if (w.moe.has_value()) {
+        MoeForward(pool_, config_, *w.moe, normed.data(), rows, delta.data());
+      } else {
+        w.mlp->Apply(pool_, normed.data(), rows, delta.data());
+      }
+      cpu::AddInPlace(hidden.data(), delta.data(), rows * h);
+    }
+    ends_.Logits(ctx, hidden.data(), logits);
+    CommitCaches(ctx);
+    return Status::Ok();
+  }
+
+ private:
+  WeightStore store_;
+  const ModelConfig& config_;
+  ThreadPool& pool_;
+  RopeTable rope_;
+  float softmax_scale_;
+  LmEnds ends_;
+  std::vector<DeepseekLayerWeights> layers_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<CausalLm>> LoadDeepseek(WeightStore store, ThreadPool& pool) {
+  auto model = std::make_unique<DeepseekModel>(std::move(store), pool);
+  FATHOM_RETURN_IF_ERROR(model->Load());
+  return std::unique_ptr<CausalLm>(std::move(model));
+}
+
+}  // namespace fathom

@@ -1,0 +1,19 @@
+// LlamaForCausalLM and Qwen2ForCausalLM (R1-Distill-Llama and R1-Distill-Qwen):
+// pre-norm decoder layers of grouped-query attention with rotary embeddings and a
+// SwiGLU MLP. Qwen2 differs only in its q/k/v biases.
+#pragma once
+
+#include <memory>
+
+#include "core/status.h"
+#include "core/thread_pool.h"
+#include "model/causal_lm.h"
+#include "model/weight_store.h"
+
+namespace fathom {
+
+// REQUIRES: store.config().arch is kLlama or kQwen2. The model keeps `store`
+// (its weights are views into it) and uses `pool`, which must outlive it.
+Result<std::unique_ptr<CausalLm>> LoadLlamaFamily(WeightStore store, ThreadPool& pool);
+
+}  // namespace fathom

@@ -1,0 +1,28 @@
+// The two ends of every decoder: the token embedding lookup, and the final
+// RMSNorm + LM head that turn the chosen rows' hidden states into logits. A tied
+// head multiplies by the embedding matrix itself.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "model/forward_context.h"
+#include "model/weight_store.h"
+
+namespace fathom {
+
+struct LmEnds {
+  Tensor embed_tokens;            // (vocab, hidden)
+  std::vector<float> final_norm;  // (hidden)
+  Tensor lm_head;                 // (vocab, hidden); embed_tokens when tied
+  float rms_norm_eps = 1e-6f;
+
+  // hidden (num_rows, hidden) = the embedding rows of ctx.tokens.
+  void Embed(const ForwardContext& ctx, float* hidden) const;
+  // logits (ctx.logits_rows.size(), vocab) from hidden (num_rows, hidden).
+  void Logits(const ForwardContext& ctx, const float* hidden, std::vector<float>* logits) const;
+
+  static Result<LmEnds> Load(WeightStore& store);
+};
+
+}  // namespace fathom

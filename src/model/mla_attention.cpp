@@ -1,0 +1,114 @@
+#include "model/mla_attention.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/rope.h"
+
+namespace fathom {
+
+Result<MlaWeights> MlaWeights::Load(WeightStore& store, const std::string& p) {
+  const ModelConfig& c = store.config();
+  const int64_t h = c.hidden_size, nh = c.num_attention_heads;
+  MlaWeights w;
+  if (c.q_lora_rank.has_value()) {
+    FATHOM_ASSIGN_OR_RETURN(w.q_a_proj, Linear::Load(store, p + ".q_a_proj", *c.q_lora_rank, h, c.attention_bias));
+    FATHOM_ASSIGN_OR_RETURN(w.q_a_layernorm, store.Vector(p + ".q_a_layernorm.weight", *c.q_lora_rank));
+    FATHOM_ASSIGN_OR_RETURN(w.q_b_proj, Linear::Load(store, p + ".q_b_proj", nh * c.qk_head_dim(), *c.q_lora_rank, false));
+  } else {
+    FATHOM_ASSIGN_OR_RETURN(w.q_b_proj, Linear::Load(store, p + ".q_proj", nh * c.qk_head_dim(), h, false));
+  }
+  FATHOM_ASSIGN_OR_RETURN(w.kv_a_proj_with_mqa, Linear::Load(store, p + ".kv_a_proj_with_mqa",
+                                                             c.kv_lora_rank + c.qk_rope_head_dim, h, c.attention_bias));
+  FATHOM_ASSIGN_OR_RETURN(w.kv_a_layernorm, store.Vector(p + ".kv_a_layernorm.weight", c.kv_lora_rank));
+  // Absorption reads kv_b_proj by column as well as by row, so it is kept in float32.
+  const int64_t kv_b_rows = nh * (c.qk_nope_head_dim + c.v_head_dim);
+  FATHOM_ASSIGN_OR_RETURN(Tensor kv_b, store.Matrix(p + ".kv_b_proj.weight", kv_b_rows, c.kv_lora_rank));
+  FATHOM_ASSIGN_OR_RETURN(w.kv_b_proj, Tensor::Zeros(DType::kF32, {kv_b_rows, c.kv_lora_rank}));
+  cpu::WeightRowsToF32(kv_b, 0, kv_b_rows, w.kv_b_proj.data_as<float>());
+  FATHOM_ASSIGN_OR_RETURN(w.o_proj, Linear::Load(store, p + ".o_proj", h, nh * c.v_head_dim, c.attention_bias));
+  return w;
+}
+
+float MlaSoftmaxScale(const ModelConfig& c) {
+  double scale = 1.0 / std::sqrt(static_cast<double>(c.qk_head_dim()));
+  if (c.rope_scaling.type == RopeType::kYarn && c.rope_scaling.mscale_all_dim != 0.0) {
+    const double m = YarnMscale(c.rope_scaling.factor, c.rope_scaling.mscale_all_dim);
+    scale *= m * m;
+  }
+  return static_cast<float>(scale);
+}
+
+void MlaAttention(const ForwardContext& ctx, const ModelConfig& c, const RopeTable& rope, float softmax_scale,
+                  int64_t layer, const MlaWeights& w, const float* x, float* out) {
+  ThreadPool& pool = *ctx.pool;
+  const int64_t rows = ctx.num_rows, nh = c.num_attention_heads;
+  const int64_t nope = c.qk_nope_head_dim, rope_dim = c.qk_rope_head_dim, vd = c.v_head_dim;
+  const int64_t qk = c.qk_head_dim(), r = c.kv_lora_rank, kv_a_dim = r + rope_dim;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+
+  std::vector<float> q(rows * nh * qk);  // (rows, heads, qk_nope + qk_rope)
+  if (w.q_a_proj.has_value()) {
+    std::vector<float> q_a(rows * w.q_a_proj->out_features());  // (rows, q_lora_rank)
+    w.q_a_proj->Apply(pool, x, rows, q_a.data());
+    cpu::RmsNorm(q_a.data(), w.q_a_layernorm.data(), rows, w.q_a_proj->out_features(), eps, q_a.data());
+    w.q_b_proj.Apply(pool, q_a.data(), rows, q.data());
+  } else {
+    w.q_b_proj.Apply(pool, x, rows, q.data());
+  }
+  std::vector<float> kv_a(rows * kv_a_dim);  // (rows, kv_lora_rank + qk_rope): compressed_kv | k_pe
+  w.kv_a_proj_with_mqa.Apply(pool, x, rows, kv_a.data());
+
+  // Rope on q_pe (each head's last rope_dim values) and on the shared k_pe; the
+  // checkpoints' rope dims are interleaved pairs (transformers de-interleaves
+  // them before rotate_half, which is the same rotation).
+  std::vector<float> cos(rope_dim / 2), sin(rope_dim / 2);
+  for (int64_t t = 0; t < rows; ++t) {
+    rope.CosSin(ctx.positions[t], cos.data(), sin.data());
+    cpu::ApplyRope(q.data() + t * nh * qk + nope, nh, qk, rope_dim, cos.data(), sin.data(),
+                   cpu::RopeStyle::kInterleaved);
+    cpu::ApplyRope(kv_a.data() + t * kv_a_dim + r, 1, kv_a_dim, rope_dim, cos.data(), sin.data(),
+                   cpu::RopeStyle::kInterleaved);
+  }
+
+  std::vector<float> attn(rows * nh * vd);  // (rows, heads, v_head_dim)
+  const float* kv_b = w.kv_b_proj.data_as<const float>();
+  for (size_t e = 0; e < ctx.batch.size(); ++e) {
+    KvCache& cache = *ctx.batch[e].cache;
+    const int64_t r0 = ctx.row_begin[e], n = ctx.num_new(e), p0 = ctx.first_pos(e);
+    float* latent = cache.first(layer);    // (capacity, kv_lora_rank)
+    float* k_pe = cache.second(layer);     // (capacity, qk_rope_head_dim)
+    for (int64_t t = 0; t < n; ++t) {
+      const float* row = kv_a.data() + (r0 + t) * kv_a_dim;
+      cpu::RmsNorm(row, w.kv_a_layernorm.data(), 1, r, eps, latent + (p0 + t) * r);
+      std::copy_n(row + r, rope_dim, k_pe + (p0 + t) * rope_dim);
+    }
+    pool.ParallelFor(n * nh, 1, [&](int64_t begin, int64_t end) {
+      std::vector<float> q_abs(r);           // (kv_lora_rank): W_UK_h^T q_nope
+      std::vector<float> o_lat(r);           // (kv_lora_rank)
+      std::vector<float> scores(p0 + n);     // (positions)
+      for (int64_t job = begin; job < end; ++job) {
+        const int64_t t = job / nh, hh = job % nh, len = p0 + t + 1;
+        const float* qh = q.data() + (r0 + t) * nh * qk + hh * qk;
+        const float* w_uk = kv_b + hh * (nope + vd) * r;  // (nope, r)
+        const float* w_uv = w_uk + nope * r;               // (vd, r)
+        std::fill(q_abs.begin(), q_abs.end(), 0.0f);
+        for (int64_t d = 0; d < nope; ++d) cpu::Axpy(qh[d], w_uk + d * r, r, q_abs.data());
+        for (int64_t s = 0; s < len; ++s) {
+          scores[s] = (cpu::Dot(q_abs.data(), latent + s * r, r) +
+                       cpu::Dot(qh + nope, k_pe + s * rope_dim, rope_dim)) * softmax_scale;
+        }
+        cpu::SoftmaxInPlace(scores.data(), len);
+        std::fill(o_lat.begin(), o_lat.end(), 0.0f);
+        for (int64_t s = 0; s < len; ++s) cpu::Axpy(scores[s], latent + s * r, r, o_lat.data());
+        float* oh = attn.data() + ((r0 + t) * nh + hh) * vd;
+        for (int64_t d = 0; d < vd; ++d) oh[d] = cpu::Dot(w_uv + d * r, o_lat.data(), r);
+      }
+    });
+  }
+  w.o_proj.Apply(pool, attn.data(), rows, out);
+}
+
+}  // namespace fathom

@@ -1,0 +1,47 @@
+#include "model/model_registry.h"
+
+#include <array>
+
+#include "model/deepseek.h"
+#include "model/llama_family.h"
+
+namespace fathom {
+namespace {
+
+using Loader = Result<std::unique_ptr<CausalLm>> (*)(WeightStore, ThreadPool&);
+
+struct Registration {
+  Architecture arch;
+  Loader load;
+};
+
+constexpr std::array<Registration, 4> kRegistry = {{
+    {Architecture::kLlama, &LoadLlamaFamily},
+    {Architecture::kQwen2, &LoadLlamaFamily},
+    {Architecture::kDeepseekV2, &LoadDeepseek},
+    {Architecture::kDeepseekV3, &LoadDeepseek},
+}};
+
+}  // namespace
+
+std::vector<std::string> SupportedArchitectures() {
+  std::vector<std::string> names;
+  for (const Registration& r : kRegistry) names.emplace_back(HfArchitectureClass(r.arch));
+  return names;
+}
+
+Result<std::unique_ptr<CausalLm>> BuildCausalLm(WeightStore store, ThreadPool& pool) {
+  for (const Registration& r : kRegistry) {
+    if (r.arch == store.config().arch) return r.load(std::move(store), pool);
+  }
+  std::string list;
+  for (const std::string& n : SupportedArchitectures()) list += (list.empty() ? "" : ", ") + n;
+  return Unsupported(store.path() + ": architecture not supported; supported: " + list);
+}
+
+Result<std::unique_ptr<CausalLm>> LoadCausalLm(const std::string& path, ThreadPool& pool) {
+  FATHOM_ASSIGN_OR_RETURN(WeightStore store, WeightStore::Open(path));
+  return BuildCausalLm(std::move(store), pool);
+}
+
+}  // namespace fathom
