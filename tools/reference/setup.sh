@@ -20,7 +20,6 @@ fi
 python=${PYTHON:-/usr/bin/python3}
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip --disable-pip-version-check)
-"${pip[@]}" install -q --upgrade pip
 
 torch_pin=$(grep -E '^torch==' "$req")
 # Prefer the CPU-only wheel (no CUDA libraries); fall back to PyPI's default wheel.
