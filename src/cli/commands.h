@@ -17,6 +17,7 @@ int TemplateCommand(const Args& args);
 int TokenizeCommand(const Args& args);
 int DetokenizeCommand(const Args& args);
 int LogitsCommand(const Args& args);
+int RunCommand(const Args& args);
 
 int Main(int argc, char** argv);
 

@@ -9,6 +9,38 @@
 
 namespace fathom {
 
+namespace {
+
+// kv_b_proj as float32 (heads * (nope + v), kv_lora_rank): absorption reads it by
+// column as well as by row. Newer llama.cpp GGUF files split it per head into
+// attn_k_b (heads, kv_lora_rank, nope), the W_UK blocks transposed, and attn_v_b
+// (heads, v, kv_lora_rank); they are put back together here.
+Result<Tensor> LoadKvB(WeightStore& store, const std::string& p) {
+  const ModelConfig& c = store.config();
+  const int64_t nh = c.num_attention_heads, nope = c.qk_nope_head_dim, vd = c.v_head_dim, r = c.kv_lora_rank;
+  FATHOM_ASSIGN_OR_RETURN(Tensor out, Tensor::Zeros(DType::kF32, {nh * (nope + vd), r}));
+  float* dst = out.data_as<float>();
+  if (!store.is_gguf() || store.Has(p + ".kv_b_proj.weight")) {
+    FATHOM_ASSIGN_OR_RETURN(Tensor kv_b, store.Matrix(p + ".kv_b_proj.weight", nh * (nope + vd), r));
+    cpu::WeightRowsToF32(kv_b, 0, nh * (nope + vd), dst);
+    return out;
+  }
+  FATHOM_ASSIGN_OR_RETURN(Tensor k_b, store.Matrix(p + ".k_b_proj.weight", nh * r, nope));
+  FATHOM_ASSIGN_OR_RETURN(Tensor v_b, store.Matrix(p + ".v_b_proj.weight", nh * vd, r));
+  std::vector<float> k_rows(r * nope);  // (kv_lora_rank, nope): W_UK_h transposed
+  for (int64_t h = 0; h < nh; ++h) {
+    float* head = dst + h * (nope + vd) * r;
+    cpu::WeightRowsToF32(k_b, h * r, r, k_rows.data());
+    for (int64_t i = 0; i < r; ++i) {
+      for (int64_t d = 0; d < nope; ++d) head[d * r + i] = k_rows[i * nope + d];
+    }
+    cpu::WeightRowsToF32(v_b, h * vd, vd, head + nope * r);
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<MlaWeights> MlaWeights::Load(WeightStore& store, const std::string& p) {
   const ModelConfig& c = store.config();
   const int64_t h = c.hidden_size, nh = c.num_attention_heads;
@@ -23,11 +55,7 @@ Result<MlaWeights> MlaWeights::Load(WeightStore& store, const std::string& p) {
   FATHOM_ASSIGN_OR_RETURN(w.kv_a_proj_with_mqa, Linear::Load(store, p + ".kv_a_proj_with_mqa",
                                                              c.kv_lora_rank + c.qk_rope_head_dim, h, c.attention_bias));
   FATHOM_ASSIGN_OR_RETURN(w.kv_a_layernorm, store.Vector(p + ".kv_a_layernorm.weight", c.kv_lora_rank));
-  // Absorption reads kv_b_proj by column as well as by row, so it is kept in float32.
-  const int64_t kv_b_rows = nh * (c.qk_nope_head_dim + c.v_head_dim);
-  FATHOM_ASSIGN_OR_RETURN(Tensor kv_b, store.Matrix(p + ".kv_b_proj.weight", kv_b_rows, c.kv_lora_rank));
-  FATHOM_ASSIGN_OR_RETURN(w.kv_b_proj, Tensor::Zeros(DType::kF32, {kv_b_rows, c.kv_lora_rank}));
-  cpu::WeightRowsToF32(kv_b, 0, kv_b_rows, w.kv_b_proj.data_as<float>());
+  FATHOM_ASSIGN_OR_RETURN(w.kv_b_proj, LoadKvB(store, p));
   FATHOM_ASSIGN_OR_RETURN(w.o_proj, Linear::Load(store, p + ".o_proj", h, nh * c.v_head_dim, c.attention_bias));
   return w;
 }
@@ -47,7 +75,9 @@ void MlaAttention(const ForwardContext& ctx, const ModelConfig& c, const RopeTab
   const int64_t rows = ctx.num_rows, nh = c.num_attention_heads;
   const int64_t nope = c.qk_nope_head_dim, rope_dim = c.qk_rope_head_dim, vd = c.v_head_dim;
   const int64_t qk = c.qk_head_dim(), r = c.kv_lora_rank, kv_a_dim = r + rope_dim;
-  const float eps = static_cast<float>(c.rms_norm_eps);
+  // transformers (and DeepSeek's remote code) build q_a_layernorm and
+  // kv_a_layernorm with the default eps, whatever config.rms_norm_eps says.
+  constexpr float eps = 1e-6f;
 
   std::vector<float> q(rows * nh * qk);  // (rows, heads, qk_nope + qk_rope)
   if (w.q_a_proj.has_value()) {

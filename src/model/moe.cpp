@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "kernels/cpu/elementwise.h"
@@ -22,14 +23,17 @@ std::vector<int32_t> TopK(const std::vector<float>& v, int64_t k) {
   return idx;
 }
 
-// Zeroes (as the reference's masked_fill(..., 0.0)) every expert outside the
-// topk_group groups with the best group scores.
-void MaskToBestGroups(const ModelConfig& c, const std::vector<float>& group_scores, std::vector<float>& scores) {
+// Masks every expert outside the topk_group groups with the best group scores:
+// to 0.0 as V2's reference (masked_fill(..., 0.0)), to -inf as V3's (transformers
+// and DeepSeek's inference/model.py; the remote code's 0.0 can pick a masked
+// expert when every kept corrected score is negative).
+void MaskToBestGroups(const ModelConfig& c, const std::vector<float>& group_scores, float masked,
+                      std::vector<float>& scores) {
   const int64_t per_group = c.n_routed_experts / c.n_group;
   std::vector<bool> keep(c.n_group, false);
   for (int32_t g : TopK(group_scores, c.topk_group)) keep[g] = true;
   for (int64_t e = 0; e < c.n_routed_experts; ++e) {
-    if (!keep[e / per_group]) scores[e] = 0.0f;
+    if (!keep[e / per_group]) scores[e] = masked;
   }
 }
 
@@ -75,7 +79,7 @@ void RouteToken(const ModelConfig& c, const float* router_logits, const float* c
       for (int64_t g = 0; g < c.n_group; ++g) {
         group_scores[g] = *std::max_element(choice.begin() + g * per_group, choice.begin() + (g + 1) * per_group);
       }
-      MaskToBestGroups(c, group_scores, choice);
+      MaskToBestGroups(c, group_scores, 0.0f, choice);
       break;
     }
     case TopkMethod::kNoauxTc: {
@@ -88,7 +92,7 @@ void RouteToken(const ModelConfig& c, const float* router_logits, const float* c
                           std::greater<float>());
         group_scores[g] = group[0] + (per_group > 1 ? group[1] : 0.0f);
       }
-      MaskToBestGroups(c, group_scores, choice);
+      MaskToBestGroups(c, group_scores, -std::numeric_limits<float>::infinity(), choice);
       break;
     }
   }
@@ -99,13 +103,13 @@ void RouteToken(const ModelConfig& c, const float* router_logits, const float* c
     weights[i] = scores[top[i]];
     sum += weights[i];
   }
-  // DeepSeek's reference: normalised weights are scaled for V3 (noaux_tc) but not
-  // for V2, whose routed_scaling_factor applies only when it does not normalise.
-  const bool normalize = k > 1 && c.norm_topk_prob;
-  const bool scale = !normalize || c.topk_method == TopkMethod::kNoauxTc;
+  // As transformers: V3 normalises when norm_topk_prob and always scales; V2
+  // always scales and never normalises (its remote code normalises instead of
+  // scaling when norm_topk_prob and top_k > 1; no published V2 config sets it).
+  const bool normalize = c.arch == Architecture::kDeepseekV3 && c.norm_topk_prob;
   for (int64_t i = 0; i < k; ++i) {
     if (normalize) weights[i] /= sum + 1e-20f;
-    if (scale) weights[i] *= static_cast<float>(c.routed_scaling_factor);
+    weights[i] *= static_cast<float>(c.routed_scaling_factor);
   }
 }
 

@@ -2,10 +2,10 @@
 // routed experts per token, their outputs are summed with the router weights, and
 // the shared experts (one MLP of width n_shared * moe_intermediate_size) are added.
 //
-// Non-obvious rule: routing follows transformers / DeepSeek's reference exactly,
-// including its quirks: experts outside the chosen groups are masked to 0.0 (not
-// -inf) before the final top-k, and V3 picks experts by the bias-corrected score
-// but weighs them by the uncorrected sigmoid score.
+// Non-obvious rule: routing follows transformers exactly, quirks included: V2
+// ranks groups by their best expert and masks the others to 0.0, V3 ranks them by
+// the sum of their two best bias-corrected scores and masks to -inf, and V3 picks
+// experts by the corrected score but weighs them by the uncorrected sigmoid.
 #pragma once
 
 #include <cstdint>

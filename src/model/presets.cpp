@@ -170,7 +170,9 @@ Result<ModelConfig> FindPreset(Architecture arch, std::string_view name) {
   std::string names;
   for (const PresetEntry& e : Entries()) {
     if (e.info.arch != arch) continue;
-    if (e.info.name == name) {
+    // The hub's repository names ("deepseek-r1-distill-qwen-1.5b") work too.
+    const bool hub_name = name.starts_with("deepseek-") && name.substr(9) == e.info.name;
+    if (e.info.name == name || hub_name) {
       Result<ModelConfig> c = ParseHfConfigText(e.config_json, "preset " + std::string(name));
       FATHOM_CHECK_MSG(c.ok(), c.status().ToString());  // built-in text: only a bug breaks it
       return c;

@@ -23,7 +23,8 @@ struct PresetInfo {
 
 const std::vector<PresetInfo>& ListPresets();
 
-// Returns the config of preset `name` for `arch`; NotFound lists the valid names.
+// Returns the config of preset `name` for `arch` (the hub spelling with a
+// "deepseek-" prefix is accepted too); NotFound lists the valid names.
 // vocab_size of tiny presets is a placeholder: synth sets it from the tokenizer.
 Result<ModelConfig> FindPreset(Architecture arch, std::string_view name);
 

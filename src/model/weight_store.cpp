@@ -35,7 +35,7 @@ bool ConsumeIndex(std::string_view& s, int64_t* out) {
 }
 
 // HF per-layer suffix -> llama.cpp's tensor stem (the weight/bias suffix is kept).
-constexpr std::array<std::pair<std::string_view, std::string_view>, 20> kLayerNames = {{
+constexpr std::array<std::pair<std::string_view, std::string_view>, 22> kLayerNames = {{
     {"input_layernorm", "attn_norm"},
     {"post_attention_layernorm", "ffn_norm"},
     {"self_attn.q_proj", "attn_q"},
@@ -48,6 +48,8 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 20> kLayerNa
     {"self_attn.kv_a_proj_with_mqa", "attn_kv_a_mqa"},
     {"self_attn.kv_a_layernorm", "attn_kv_a_norm"},
     {"self_attn.kv_b_proj", "attn_kv_b"},
+    {"self_attn.k_b_proj", "attn_k_b"},  // llama.cpp's per-head split of kv_b_proj, no HF counterpart
+    {"self_attn.v_b_proj", "attn_v_b"},
     {"mlp.gate_proj", "ffn_gate"},
     {"mlp.up_proj", "ffn_up"},
     {"mlp.down_proj", "ffn_down"},
@@ -125,7 +127,13 @@ Result<WeightStore::Raw> WeightStore::Find(std::string_view name) const {
                     std::string(name) + ")");
   }
   std::vector<int64_t> shape = t->RowMajorShape();
-  if (g.expert < 0) return Raw{t->dtype, shape, t->data};
+  if (g.expert < 0) {
+    // llama.cpp's per-head MLA tensors (heads, a, b) are read as (heads * a, b).
+    if (shape.size() == 3 && (g.name.ends_with("attn_k_b.weight") || g.name.ends_with("attn_v_b.weight"))) {
+      shape = {shape[0] * shape[1], shape[2]};
+    }
+    return Raw{t->dtype, shape, t->data};
+  }
   if (shape.size() != 3 || g.expert >= shape[0]) {
     return InvalidArgument(path_ + ": tensor '" + g.name + "' has shape " + ShapeText(shape) + ", expected experts " +
                            "stacked along the first dimension past " + std::to_string(g.expert));
