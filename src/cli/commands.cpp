@@ -18,7 +18,7 @@ constexpr Command kCommands[] = {
     {"template", TemplateCommand, "template --model M --messages FILE: print the chat-template prompt"},
     {"tokenize", TokenizeCommand, "tokenize --model M [--no-special] [--jsonl]: stdin text to a JSON array of ids"},
     {"detokenize", DetokenizeCommand, "detokenize --model M [--skip-special]: a JSON array of ids on stdin to text"},
-    // {"run", RunCommand, "run --model M --prompt TEXT [--chat] [-n N] [--temp T] [--seed S]: generate, streaming"},
+    {"run", RunCommand, "run --model M --prompt TEXT [--chat] [-n N] [--temp T] [--seed S]: generate, streaming"},
     {"logits", LogitsCommand, "logits --model M --tokens 1,2,3 [--all]: float32 logits of the last (every) position"},
 };
 
