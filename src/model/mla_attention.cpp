@@ -18,15 +18,16 @@ namespace {
 Result<Tensor> LoadKvB(WeightStore& store, const std::string& p) {
   const ModelConfig& c = store.config();
   const int64_t nh = c.num_attention_heads, nope = c.qk_nope_head_dim, vd = c.v_head_dim, r = c.kv_lora_rank;
-  FATHOM_ASSIGN_OR_RETURN(Tensor out, Tensor::Zeros(DType::kF32, {nh * (nope + vd), r}));
-  float* dst = out.data_as<float>();
   if (!store.is_gguf() || store.Has(p + ".kv_b_proj.weight")) {
     FATHOM_ASSIGN_OR_RETURN(Tensor kv_b, store.Matrix(p + ".kv_b_proj.weight", nh * (nope + vd), r));
-    cpu::WeightRowsToF32(kv_b, 0, nh * (nope + vd), dst);
+    FATHOM_ASSIGN_OR_RETURN(Tensor out, Tensor::Zeros(DType::kF32, {nh * (nope + vd), r}));
+    cpu::WeightRowsToF32(kv_b, 0, nh * (nope + vd), out.data_as<float>());
     return out;
   }
   FATHOM_ASSIGN_OR_RETURN(Tensor k_b, store.Matrix(p + ".k_b_proj.weight", nh * r, nope));
   FATHOM_ASSIGN_OR_RETURN(Tensor v_b, store.Matrix(p + ".v_b_proj.weight", nh * vd, r));
+  FATHOM_ASSIGN_OR_RETURN(Tensor out, Tensor::Zeros(DType::kF32, {nh * (nope + vd), r}));
+  float* dst = out.data_as<float>();
   std::vector<float> k_rows(r * nope);  // (kv_lora_rank, nope): W_UK_h transposed
   for (int64_t h = 0; h < nh; ++h) {
     float* head = dst + h * (nope + vd) * r;

@@ -2,6 +2,8 @@
 
 #include <array>
 #include <charconv>
+#include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <utility>
 
@@ -152,8 +154,16 @@ Result<Tensor> WeightStore::Matrix(std::string_view name, int64_t rows, int64_t 
                            ", expected " + ShapeText(want));
   }
   if (cpu::IsMatMulDType(raw.dtype)) {
-    bytes_loaded_ += *DTypeByteSize(raw.dtype, rows * cols);
-    return Tensor::View(raw.dtype, want, raw.data);
+    const int64_t num_bytes = *DTypeByteSize(raw.dtype, rows * cols);
+    bytes_loaded_ += num_bytes;
+    // safetensors packs tensors back to back, so a tensor after one of odd byte
+    // length may sit off its element alignment; such a tensor is copied.
+    if (reinterpret_cast<uintptr_t>(raw.data) % *DTypeByteSize(raw.dtype, 1) == 0) {
+      return Tensor::View(raw.dtype, want, raw.data);
+    }
+    FATHOM_ASSIGN_OR_RETURN(Tensor copy, Tensor::Zeros(raw.dtype, want));
+    std::memcpy(copy.data(), raw.data, static_cast<size_t>(num_bytes));
+    return copy;
   }
   if (raw.dtype == DType::kF8E4M3 && safetensors_ != nullptr) {
     std::string scale_name(name);
@@ -166,7 +176,9 @@ Result<Tensor> WeightStore::Matrix(std::string_view name, int64_t rows, int64_t 
                              ShapeText(scale.shape) + ", expected F32" + ShapeText(scale_shape));
     }
     FATHOM_ASSIGN_OR_RETURN(Tensor out, Tensor::Zeros(DType::kF32, want));
-    FATHOM_RETURN_IF_ERROR(DequantizeFp8BlockScaled(raw.data, reinterpret_cast<const float*>(scale.data), rows, cols,
+    std::vector<float> scale_inv(scale_shape[0] * scale_shape[1]);  // copied: the mapping may be unaligned
+    std::memcpy(scale_inv.data(), scale.data, scale_inv.size() * sizeof(float));
+    FATHOM_RETURN_IF_ERROR(DequantizeFp8BlockScaled(raw.data, scale_inv.data(), rows, cols,
                                                     out.data_as<float>(), block));
     bytes_loaded_ += out.num_bytes();
     return out;

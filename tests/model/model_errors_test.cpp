@@ -77,6 +77,31 @@ TEST(ModelErrorsTest, UnmodifiedCopyLoads) {
   EXPECT_TRUE(LoadEdited({Architecture::kLlama, "tiny"}, [](auto&) {}).ok());
 }
 
+// safetensors packs tensors back to back: an odd-sized tensor first leaves every
+// later one off its element alignment. Loading copies those instead of reading
+// floats through misaligned pointers (UBSan checks this in the debug build).
+TEST(ModelErrorsTest, MisalignedTensorsLoadAndGiveTheSameLogits) {
+  SynthModelDir original({Architecture::kLlama, "tiny"});
+  ASSERT_TRUE(original.status().ok());
+  ScopedTempDir edited;
+  ASSERT_TRUE(CopyModelWithEdit(original.path(), edited.path(), [](std::vector<TensorSource>& t) {
+                t.insert(t.begin(), {"aaa.odd", DType::kU8, {3}, [](std::span<uint8_t>) { return Status::Ok(); }});
+              }).ok());
+  const std::vector<int32_t> tokens = {1, 2, 3, 4};
+  std::vector<std::vector<float>> logits;
+  for (const std::string& dir : {original.path(), edited.path()}) {
+    ThreadPool pool(1);
+    Result<std::unique_ptr<CausalLm>> lm = LoadCausalLm(dir, pool);
+    ASSERT_TRUE(lm.ok()) << lm.status().ToString();
+    Result<KvCache> cache = (*lm)->NewCache(8);
+    ASSERT_TRUE(cache.ok());
+    Result<std::vector<float>> out = ForwardSequence(**lm, *cache, tokens, true);
+    ASSERT_TRUE(out.ok());
+    logits.push_back(*out);
+  }
+  EXPECT_EQ(logits[0], logits[1]);
+}
+
 TEST(ModelErrorsTest, MissingTensorIsNotFoundAndNamed) {
   const std::vector<std::pair<TinyModelSpec, std::string>> cases = {
       {{Architecture::kLlama, "tiny"}, "model.layers.1.mlp.down_proj.weight"},
