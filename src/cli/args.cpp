@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 
 namespace fathom::cli {
@@ -69,6 +70,17 @@ Result<std::optional<int64_t>> ParsedArgs::GetInt(const std::string& name) const
     return InvalidArgument("option '--" + name + "' needs an integer, got '" + *v + "'");
   }
   return std::optional<int64_t>(x);
+}
+
+Result<std::optional<double>> ParsedArgs::GetDouble(const std::string& name) const {
+  std::optional<std::string> v = Get(name);
+  if (!v) return std::optional<double>();
+  double x = 0;
+  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), x);
+  if (ec != std::errc() || end != v->data() + v->size() || !std::isfinite(x)) {
+    return InvalidArgument("option '--" + name + "' needs a number, got '" + *v + "'");
+  }
+  return std::optional<double>(x);
 }
 
 Result<uint64_t> ParseByteSize(const std::string& text) {

@@ -34,6 +34,8 @@ class ParsedArgs {
   std::vector<std::string> GetAll(const std::string& name) const;
   // Parses an integer option; errors name the option.
   Result<std::optional<int64_t>> GetInt(const std::string& name) const;
+  // Parses a finite decimal number option; errors name the option.
+  Result<std::optional<double>> GetDouble(const std::string& name) const;
   const std::vector<std::string>& positional() const { return positional_; }
 
  private:

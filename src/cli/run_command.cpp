@@ -30,20 +30,6 @@ using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
 
-Result<std::optional<double>> GetNumber(const ParsedArgs& args, const std::string& name) {
-  const std::optional<std::string> text = args.Get(name);
-  if (!text) return std::optional<double>();
-  size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(*text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text->size()) return InvalidArgument("--" + name + ": '" + *text + "' is not a number");
-  return std::optional<double>(v);
-}
-
 double PeakRssMiB() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
@@ -59,6 +45,7 @@ struct RunOptions {
   int64_t context = 0;  // 0: the model's max_position_embeddings
   int num_threads = 0;
   SamplingParams sampling;
+  GenerationConfig generation;  // the checkpoint's generation_config.json, empty without one
 };
 
 Result<RunOptions> ParseRunOptions(const Args& args) {
@@ -96,24 +83,24 @@ Result<RunOptions> ParseRunOptions(const Args& args) {
   o.num_threads = static_cast<int>(threads.value_or(0));
 
   // Unset options fall back to generation_config.json, then to greedy.
-  GenerationConfig gen;
   if (std::filesystem::is_directory(o.model)) {
-    FATHOM_ASSIGN_OR_RETURN(gen, LoadGenerationConfig(o.model));
+    FATHOM_ASSIGN_OR_RETURN(o.generation, LoadGenerationConfig(o.model));
   }
+  const GenerationConfig& gen = o.generation;
   const bool sample_by_default = gen.do_sample.value_or(gen.temperature.has_value());
   SamplingParams& s = o.sampling;
   s.temperature = sample_by_default ? static_cast<float>(gen.temperature.value_or(1.0)) : 0.0f;
   s.top_p = static_cast<float>(gen.top_p.value_or(1.0));
   s.top_k = static_cast<int32_t>(gen.top_k.value_or(0));
-  FATHOM_ASSIGN_OR_RETURN(std::optional<double> temp, GetNumber(p, "temp"));
+  FATHOM_ASSIGN_OR_RETURN(std::optional<double> temp, p.GetDouble("temp"));
   if (temp) s.temperature = static_cast<float>(*temp);
-  FATHOM_ASSIGN_OR_RETURN(std::optional<double> top_p, GetNumber(p, "top-p"));
+  FATHOM_ASSIGN_OR_RETURN(std::optional<double> top_p, p.GetDouble("top-p"));
   if (top_p) s.top_p = static_cast<float>(*top_p);
   FATHOM_ASSIGN_OR_RETURN(std::optional<int64_t> top_k, p.GetInt("top-k"));
   if (top_k) s.top_k = static_cast<int32_t>(std::clamp<int64_t>(*top_k, -1, INT32_MAX));
-  FATHOM_ASSIGN_OR_RETURN(std::optional<double> min_p, GetNumber(p, "min-p"));
+  FATHOM_ASSIGN_OR_RETURN(std::optional<double> min_p, p.GetDouble("min-p"));
   if (min_p) s.min_p = static_cast<float>(*min_p);
-  FATHOM_ASSIGN_OR_RETURN(std::optional<double> rep, GetNumber(p, "repeat-penalty"));
+  FATHOM_ASSIGN_OR_RETURN(std::optional<double> rep, p.GetDouble("repeat-penalty"));
   if (rep) s.repetition_penalty = static_cast<float>(*rep);
   FATHOM_ASSIGN_OR_RETURN(std::optional<int64_t> seed, p.GetInt("seed"));
   if (seed) s.seed = static_cast<uint64_t>(*seed);
@@ -142,11 +129,7 @@ std::vector<int32_t> StopTokens(const RunOptions& o, const ModelConfig& config, 
   };
   for (int64_t id : config.eos_token_ids) add(id);
   if (tokenizer.eos_token_id()) add(*tokenizer.eos_token_id());
-  if (std::filesystem::is_directory(o.model)) {
-    if (Result<GenerationConfig> gen = LoadGenerationConfig(o.model); gen.ok()) {
-      for (int64_t id : gen->eos_token_ids) add(id);
-    }
-  }
+  for (int64_t id : o.generation.eos_token_ids) add(id);
   return stop;
 }
 

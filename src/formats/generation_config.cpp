@@ -30,10 +30,6 @@ Result<GenerationConfig> LoadGenerationConfig(const std::string& model_dir) {
       return bad("eos_token_id", "an integer or a list of integers");
     }
   }
-  if (auto it = j.find("bos_token_id"); it != j.end() && !it->is_null()) {
-    if (!it->is_number_integer()) return bad("bos_token_id", "an integer");
-    g.bos_token_id = it->get<int64_t>();
-  }
   for (auto [key, field] : {std::pair{"temperature", &g.temperature}, std::pair{"top_p", &g.top_p}}) {
     if (auto it = j.find(key); it != j.end() && !it->is_null()) {
       if (!it->is_number()) return bad(key, "a number");

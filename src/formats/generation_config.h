@@ -14,7 +14,6 @@ namespace fathom {
 
 struct GenerationConfig {
   std::vector<int64_t> eos_token_ids;  // eos_token_id: one id or a list
-  std::optional<int64_t> bos_token_id;
   std::optional<double> temperature;
   std::optional<double> top_p;
   std::optional<int64_t> top_k;

@@ -66,11 +66,12 @@ class DeepseekModel final : public CausalLm {
     std::vector<float> hidden(rows * h);  // (rows, hidden): the residual stream
     std::vector<float> normed(rows * h);  // (rows, hidden)
     std::vector<float> delta(rows * h);   // (rows, hidden): a block's output
+    const std::vector<float> rope = rope_.CosSinRows(ctx.positions);  // (rows, qk_rope_head_dim)
     ends_.Embed(ctx, hidden.data());
     for (size_t i = 0; i < layers_.size(); ++i) {
       const DeepseekLayerWeights& w = layers_[i];
       cpu::RmsNorm(hidden.data(), w.input_layernorm.data(), rows, h, eps, normed.data());
-      MlaAttention(ctx, config_, rope_, softmax_scale_, static_cast<int64_t>(i), w.self_attn, normed.data(),
+      MlaAttention(ctx, config_, rope.data(), softmax_scale_, static_cast<int64_t>(i), w.self_attn, normed.data(),
                    delta.data());
       cpu::AddInPlace(hidden.data(), delta.data(), rows * h);
       cpu::RmsNorm(hidden.data(), w.post_attention_layernorm.data(), rows, h, eps, normed.data());

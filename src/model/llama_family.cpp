@@ -74,11 +74,12 @@ class LlamaFamilyModel final : public CausalLm {
     std::vector<float> hidden(rows * h);  // (rows, hidden): the residual stream
     std::vector<float> normed(rows * h);  // (rows, hidden)
     std::vector<float> delta(rows * h);   // (rows, hidden): a block's output
+    const std::vector<float> rope = rope_.CosSinRows(ctx.positions);  // (rows, head_dim)
     ends_.Embed(ctx, hidden.data());
     for (size_t i = 0; i < layers_.size(); ++i) {
       const LlamaLayerWeights& w = layers_[i];
       cpu::RmsNorm(hidden.data(), w.input_layernorm.data(), rows, h, eps(), normed.data());
-      Attention(ctx, static_cast<int64_t>(i), w, normed.data(), delta.data());
+      Attention(ctx, static_cast<int64_t>(i), w, rope.data(), normed.data(), delta.data());
       cpu::AddInPlace(hidden.data(), delta.data(), rows * h);
       cpu::RmsNorm(hidden.data(), w.post_attention_layernorm.data(), rows, h, eps(), normed.data());
       w.mlp.Apply(pool_, normed.data(), rows, delta.data());
@@ -92,9 +93,11 @@ class LlamaFamilyModel final : public CausalLm {
  private:
   float eps() const { return static_cast<float>(config_.rms_norm_eps); }
 
-  // Self-attention of layer `layer` on the normed rows x (rows, hidden); writes
-  // o_proj's output to out (rows, hidden) and the new keys/values to the caches.
-  void Attention(const ForwardContext& ctx, int64_t layer, const LlamaLayerWeights& w, const float* x, float* out) {
+  // Self-attention of layer `layer` on the normed rows x (rows, hidden), given
+  // each row's rope cos|sin (rows, head_dim); writes o_proj's output to out
+  // (rows, hidden) and the new keys/values to the caches.
+  void Attention(const ForwardContext& ctx, int64_t layer, const LlamaLayerWeights& w, const float* rope,
+                 const float* x, float* out) {
     const ModelConfig& c = config_;
     const int64_t rows = ctx.num_rows, hd = c.head_dim;
     const int64_t q_dim = c.num_attention_heads * hd, kv_dim = c.num_key_value_heads * hd;
@@ -105,11 +108,11 @@ class LlamaFamilyModel final : public CausalLm {
     w.q_proj.Apply(pool_, x, rows, q.data());
     w.k_proj.Apply(pool_, x, rows, k.data());
     w.v_proj.Apply(pool_, x, rows, v.data());
-    std::vector<float> cos(hd / 2), sin(hd / 2);
     for (int64_t r = 0; r < rows; ++r) {
-      rope_.CosSin(ctx.positions[r], cos.data(), sin.data());
-      cpu::ApplyRope(q.data() + r * q_dim, c.num_attention_heads, hd, hd, cos.data(), sin.data(), rope_style_);
-      cpu::ApplyRope(k.data() + r * kv_dim, c.num_key_value_heads, hd, hd, cos.data(), sin.data(), rope_style_);
+      const float* cos = rope + r * hd;
+      const float* sin = cos + hd / 2;
+      cpu::ApplyRope(q.data() + r * q_dim, c.num_attention_heads, hd, hd, cos, sin, rope_style_);
+      cpu::ApplyRope(k.data() + r * kv_dim, c.num_key_value_heads, hd, hd, cos, sin, rope_style_);
     }
     const cpu::AttentionShape shape = {.num_heads = c.num_attention_heads,
                                        .num_kv_heads = c.num_key_value_heads,

@@ -6,6 +6,7 @@
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/rope.h"
+#include "model/rope_table.h"
 
 namespace fathom {
 
@@ -70,7 +71,7 @@ float MlaSoftmaxScale(const ModelConfig& c) {
   return static_cast<float>(scale);
 }
 
-void MlaAttention(const ForwardContext& ctx, const ModelConfig& c, const RopeTable& rope, float softmax_scale,
+void MlaAttention(const ForwardContext& ctx, const ModelConfig& c, const float* rope, float softmax_scale,
                   int64_t layer, const MlaWeights& w, const float* x, float* out) {
   ThreadPool& pool = *ctx.pool;
   const int64_t rows = ctx.num_rows, nh = c.num_attention_heads;
@@ -95,13 +96,11 @@ void MlaAttention(const ForwardContext& ctx, const ModelConfig& c, const RopeTab
   // Rope on q_pe (each head's last rope_dim values) and on the shared k_pe; the
   // checkpoints' rope dims are interleaved pairs (transformers de-interleaves
   // them before rotate_half, which is the same rotation).
-  std::vector<float> cos(rope_dim / 2), sin(rope_dim / 2);
   for (int64_t t = 0; t < rows; ++t) {
-    rope.CosSin(ctx.positions[t], cos.data(), sin.data());
-    cpu::ApplyRope(q.data() + t * nh * qk + nope, nh, qk, rope_dim, cos.data(), sin.data(),
-                   cpu::RopeStyle::kInterleaved);
-    cpu::ApplyRope(kv_a.data() + t * kv_a_dim + r, 1, kv_a_dim, rope_dim, cos.data(), sin.data(),
-                   cpu::RopeStyle::kInterleaved);
+    const float* cos = rope + t * rope_dim;
+    const float* sin = cos + rope_dim / 2;
+    cpu::ApplyRope(q.data() + t * nh * qk + nope, nh, qk, rope_dim, cos, sin, cpu::RopeStyle::kInterleaved);
+    cpu::ApplyRope(kv_a.data() + t * kv_a_dim + r, 1, kv_a_dim, rope_dim, cos, sin, cpu::RopeStyle::kInterleaved);
   }
 
   std::vector<float> attn(rows * nh * vd);  // (rows, heads, v_head_dim)
@@ -117,9 +116,12 @@ void MlaAttention(const ForwardContext& ctx, const ModelConfig& c, const RopeTab
       std::copy_n(row + r, rope_dim, k_pe + (p0 + t) * rope_dim);
     }
     pool.ParallelFor(n * nh, 1, [&](int64_t begin, int64_t end) {
-      std::vector<float> q_abs(r);           // (kv_lora_rank): W_UK_h^T q_nope
-      std::vector<float> o_lat(r);           // (kv_lora_rank)
-      std::vector<float> scores(p0 + n);     // (positions)
+      // Grow-only per thread: q_abs (kv_lora_rank) = W_UK_h^T q_nope, o_lat
+      // (kv_lora_rank), scores (positions).
+      thread_local std::vector<float> q_abs, o_lat, scores;
+      q_abs.resize(r);
+      o_lat.resize(r);
+      if (scores.size() < static_cast<size_t>(p0 + n)) scores.resize(p0 + n);
       for (int64_t job = begin; job < end; ++job) {
         const int64_t t = job / nh, hh = job % nh, len = p0 + t + 1;
         const float* qh = q.data() + (r0 + t) * nh * qk + hh * qk;

@@ -15,7 +15,6 @@
 
 #include "model/forward_context.h"
 #include "model/linear.h"
-#include "model/rope_table.h"
 
 namespace fathom {
 
@@ -32,10 +31,11 @@ struct MlaWeights {
   static Result<MlaWeights> Load(WeightStore& store, const std::string& prefix);
 };
 
-// Runs MLA for the normed rows x (rows, hidden) of layer `layer`: writes each
-// row's latent and rope key to the caches at its position and o_proj's output
-// to out (rows, hidden).
-void MlaAttention(const ForwardContext& ctx, const ModelConfig& config, const RopeTable& rope, float softmax_scale,
+// Runs MLA for the normed rows x (rows, hidden) of layer `layer`, given each
+// row's rope cos|sin (rows, qk_rope_head_dim) from RopeTable::CosSinRows: writes
+// each row's latent and rope key to the caches at its position and o_proj's
+// output to out (rows, hidden).
+void MlaAttention(const ForwardContext& ctx, const ModelConfig& config, const float* rope, float softmax_scale,
                   int64_t layer, const MlaWeights& w, const float* x, float* out);
 
 // DeepSeek's softmax scale: qk_head_dim^-0.5, times YarnMscale(factor,

@@ -30,18 +30,14 @@ std::vector<std::string> SupportedArchitectures() {
   return names;
 }
 
-Result<std::unique_ptr<CausalLm>> BuildCausalLm(WeightStore store, ThreadPool& pool) {
+Result<std::unique_ptr<CausalLm>> LoadCausalLm(const std::string& path, ThreadPool& pool) {
+  FATHOM_ASSIGN_OR_RETURN(WeightStore store, WeightStore::Open(path));
   for (const Registration& r : kRegistry) {
     if (r.arch == store.config().arch) return r.load(std::move(store), pool);
   }
   std::string list;
   for (const std::string& n : SupportedArchitectures()) list += (list.empty() ? "" : ", ") + n;
   return Unsupported(store.path() + ": architecture not supported; supported: " + list);
-}
-
-Result<std::unique_ptr<CausalLm>> LoadCausalLm(const std::string& path, ThreadPool& pool) {
-  FATHOM_ASSIGN_OR_RETURN(WeightStore store, WeightStore::Open(path));
-  return BuildCausalLm(std::move(store), pool);
 }
 
 }  // namespace fathom

@@ -18,9 +18,6 @@ namespace fathom {
 // the supported ones; missing or mis-shaped tensors name the tensor.
 Result<std::unique_ptr<CausalLm>> LoadCausalLm(const std::string& path, ThreadPool& pool);
 
-// Builds the forward pass for an already opened store.
-Result<std::unique_ptr<CausalLm>> BuildCausalLm(WeightStore store, ThreadPool& pool);
-
 // HF class names of the supported architectures ("LlamaForCausalLM", ...).
 std::vector<std::string> SupportedArchitectures();
 

@@ -40,7 +40,7 @@ void ApplyLlama3(const RopeScaling& s, std::vector<float>& inv_freq) {
 // _compute_yarn_parameters: interpolated (divided by factor) below the
 // correction range, extrapolated (unchanged) above it, a linear ramp between.
 void ApplyYarn(const RopeScaling& s, double base, int64_t dim, int64_t max_position_embeddings,
-               std::vector<float>& inv_freq) {
+               const std::vector<float>& pos_freqs, std::vector<float>& inv_freq) {
   const double original = s.original_max_position_embeddings > 0 ? static_cast<double>(s.original_max_position_embeddings)
                                                                   : static_cast<double>(max_position_embeddings);
   auto correction_dim = [&](double num_rotations) {
@@ -49,7 +49,6 @@ void ApplyYarn(const RopeScaling& s, double base, int64_t dim, int64_t max_posit
   const double low = std::max(std::floor(correction_dim(s.beta_fast)), 0.0);
   double high = std::min(std::ceil(correction_dim(s.beta_slow)), static_cast<double>(dim - 1));
   if (low == high) high += 0.001;
-  const std::vector<float> pos_freqs = PosFreqs(base, dim);
   for (size_t i = 0; i < inv_freq.size(); ++i) {
     const float ramp = std::clamp(static_cast<float>((static_cast<float>(i) - low) / (high - low)), 0.0f, 1.0f);
     const float extrapolation_factor = 1.0f - ramp;
@@ -86,7 +85,7 @@ RopeTable::RopeTable(const ModelConfig& config, int64_t rot_dim, std::span<const
       }
       break;
     case RopeType::kYarn: {
-      ApplyYarn(s, config.rope_theta, rot_dim, config.max_position_embeddings, inv_freq_);
+      ApplyYarn(s, config.rope_theta, rot_dim, config.max_position_embeddings, pos_freqs, inv_freq_);
       if (s.attention_factor.has_value()) {
         attention_factor_ = static_cast<float>(*s.attention_factor);
       } else if (s.mscale != 0.0 && s.mscale_all_dim != 0.0) {
@@ -106,6 +105,15 @@ void RopeTable::CosSin(int64_t position, float* cos, float* sin) const {
     cos[i] = static_cast<float>(std::cos(static_cast<double>(angle))) * attention_factor_;
     sin[i] = static_cast<float>(std::sin(static_cast<double>(angle))) * attention_factor_;
   }
+}
+
+std::vector<float> RopeTable::CosSinRows(std::span<const int64_t> positions) const {
+  const int64_t half = rot_dim_ / 2;
+  std::vector<float> rows(positions.size() * rot_dim_);
+  for (size_t r = 0; r < positions.size(); ++r) {
+    CosSin(positions[r], rows.data() + r * rot_dim_, rows.data() + r * rot_dim_ + half);
+  }
+  return rows;
 }
 
 }  // namespace fathom

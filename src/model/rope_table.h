@@ -34,6 +34,10 @@ class RopeTable {
   // sin(angle_i) * attention_factor at `position`.
   void CosSin(int64_t position, float* cos, float* sin) const;
 
+  // CosSin for each position, row r = [cos (rot_dim / 2) | sin (rot_dim / 2)]:
+  // computed once per forward and shared by every layer.
+  std::vector<float> CosSinRows(std::span<const int64_t> positions) const;  // (positions, rot_dim)
+
  private:
   int64_t rot_dim_;
   float attention_factor_ = 1.0f;

@@ -37,7 +37,7 @@ bool ConsumeIndex(std::string_view& s, int64_t* out) {
 }
 
 // HF per-layer suffix -> llama.cpp's tensor stem (the weight/bias suffix is kept).
-constexpr std::array<std::pair<std::string_view, std::string_view>, 22> kLayerNames = {{
+constexpr std::array<std::pair<std::string_view, std::string_view>, 21> kLayerNames = {{
     {"input_layernorm", "attn_norm"},
     {"post_attention_layernorm", "ffn_norm"},
     {"self_attn.q_proj", "attn_q"},
@@ -59,7 +59,6 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 22> kLayerNa
     {"mlp.shared_experts.gate_proj", "ffn_gate_shexp"},
     {"mlp.shared_experts.up_proj", "ffn_up_shexp"},
     {"mlp.shared_experts.down_proj", "ffn_down_shexp"},
-    {"mlp.gate.e_score_correction", "exp_probs_b"},
 }};
 
 }  // namespace

@@ -14,7 +14,8 @@ void CausalAttention(ThreadPool& pool, const AttentionShape& s, const float* q, 
   const int64_t k_row = s.num_kv_heads * s.head_dim;
   const int64_t v_row = s.num_kv_heads * s.v_head_dim;
   pool.ParallelFor(num_tokens * s.num_heads, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> scores(first_pos + num_tokens);
+    thread_local std::vector<float> scores;  // (positions), grow-only per thread
+    if (scores.size() < static_cast<size_t>(first_pos + num_tokens)) scores.resize(first_pos + num_tokens);
     for (int64_t job = begin; job < end; ++job) {
       const int64_t t = job / s.num_heads;
       const int64_t h = job % s.num_heads;

@@ -74,7 +74,9 @@ void MatMul(ThreadPool& pool, const float* x, int64_t m, int64_t k, const Tensor
   const int64_t num_blocks = (n + kRowBlock - 1) / kRowBlock;
   const bool direct = w.dtype() == DType::kF32;
   pool.ParallelFor(num_blocks, 1, [&](int64_t block_begin, int64_t block_end) {
-    std::vector<float> scratch(direct ? 0 : kRowBlock * k);
+    // Grow-only per thread: a decode step calls this hundreds of times.
+    thread_local std::vector<float> scratch;
+    if (!direct && scratch.size() < static_cast<size_t>(kRowBlock * k)) scratch.resize(kRowBlock * k);
     for (int64_t b = block_begin; b < block_end; ++b) {
       const int64_t j0 = b * kRowBlock;
       const int64_t rows = std::min(kRowBlock, n - j0);
