@@ -87,6 +87,13 @@ TEST(ModelErrorsTest, MisalignedTensorsLoadAndGiveTheSameLogits) {
   ASSERT_TRUE(CopyModelWithEdit(original.path(), edited.path(), [](std::vector<TensorSource>& t) {
                 t.insert(t.begin(), {"aaa.odd", DType::kU8, {3}, [](std::span<uint8_t>) { return Status::Ok(); }});
               }).ok());
+  {
+    Result<SafetensorsModel> st = SafetensorsModel::Open(edited.path());
+    ASSERT_TRUE(st.ok());
+    const SafetensorsTensor* w = st->Find("model.layers.0.self_attn.q_proj.weight");
+    ASSERT_NE(w, nullptr);
+    ASSERT_NE(reinterpret_cast<uintptr_t>(w->data) % sizeof(float), 0u) << "the edit no longer misaligns the weights";
+  }
   const std::vector<int32_t> tokens = {1, 2, 3, 4};
   std::vector<std::vector<float>> logits;
   for (const std::string& dir : {original.path(), edited.path()}) {

@@ -1,7 +1,7 @@
 // Helpers shared by the model tests: a tiny synthetic model written to a fresh
 // temporary directory (removed with the object), the list of tiny presets, a
-// forward over one sequence, random token ids and the normalised error the
-// consistency checks compare with.
+// forward over one sequence, greedy decoding through the KV cache, random token
+// ids and the normalised error the consistency checks compare with.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -123,6 +123,23 @@ inline Result<std::vector<float>> ForwardSequence(CausalLm& lm, KvCache& cache, 
   std::vector<float> logits;
   FATHOM_RETURN_IF_ERROR(lm.Forward({&entry, 1}, &logits));
   return logits;
+}
+
+// Up to `n` argmax tokens after `prompt`, decoded one at a time through a fresh
+// KV cache; stops before `stop_token` (>= 0) if it comes up.
+inline Result<std::vector<int32_t>> GreedyTokens(CausalLm& lm, std::span<const int32_t> prompt, int64_t n,
+                                                 int32_t stop_token = -1) {
+  FATHOM_ASSIGN_OR_RETURN(KvCache cache, lm.NewCache(static_cast<int64_t>(prompt.size()) + n));
+  std::vector<int32_t> out;
+  std::span<const int32_t> next = prompt;
+  while (static_cast<int64_t>(out.size()) < n) {
+    FATHOM_ASSIGN_OR_RETURN(std::vector<float> logits, ForwardSequence(lm, cache, next, false));
+    const int32_t token = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    if (token == stop_token) break;
+    out.push_back(token);
+    next = {&out.back(), 1};
+  }
+  return out;
 }
 
 // max |got - want| / max |want|: the error of a logits block relative to its scale.

@@ -18,6 +18,7 @@
 #include "core/mapped_file.h"
 #include "model/model_registry.h"
 #include "tests/integration/run_fathom.h"
+#include "tests/model/synth_fixture.h"
 
 namespace fathom {
 namespace {
@@ -90,30 +91,15 @@ class TransformersParity : public ::testing::TestWithParam<std::string> {
       std::vector<float> logits;
       ASSERT_TRUE((*lm)->Forward({&entry, 1}, &logits).ok());
       ASSERT_EQ(logits.size(), tokens.size() * vocab_);
-      double max_ref = 0, max_err = 0;
-      for (size_t i = 0; i < logits.size(); ++i) {
-        const double ref = ref_[row0 * vocab_ + i];
-        max_ref = std::max(max_ref, std::abs(ref));
-        max_err = std::max(max_err, std::abs(logits[i] - ref));
-      }
-      worst_ = std::max(worst_, max_err / max_ref);
-      EXPECT_LE(max_err / max_ref, kMaxRelativeError)
-          << path << ": sequence of " << tokens.size() << " tokens, max abs error " << max_err << ", max |ref| "
-          << max_ref;
+      const double error = testing_util::MaxRelError(logits, std::span(ref_).subspan(row0 * vocab_, logits.size()));
+      worst_ = std::max(worst_, error);
+      EXPECT_LE(error, kMaxRelativeError) << path << ": sequence of " << tokens.size() << " tokens";
     }
     const std::vector<int32_t> prompt = spec_["greedy"]["prompt"].get<std::vector<int32_t>>();
     const std::vector<int32_t> want = spec_["greedy"]["tokens"].get<std::vector<int32_t>>();
-    Result<KvCache> cache = (*lm)->NewCache(static_cast<int64_t>(prompt.size() + want.size()));
-    ASSERT_TRUE(cache.ok());
-    std::vector<int32_t> got;
-    std::vector<float> logits;
-    BatchEntry entry = {.tokens = prompt, .cache = &*cache};
-    for (size_t step = 0; step < want.size(); ++step) {
-      ASSERT_TRUE((*lm)->Forward({&entry, 1}, &logits).ok());
-      got.push_back(static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin()));
-      entry = {.tokens = {&got.back(), 1}, .cache = &*cache};
-    }
-    EXPECT_EQ(got, want) << path << ": greedy continuation differs from transformers";
+    Result<std::vector<int32_t>> got = testing_util::GreedyTokens(**lm, prompt, static_cast<int64_t>(want.size()));
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(*got, want) << path << ": greedy continuation differs from transformers";
     char worst[32];
     std::snprintf(worst, sizeof worst, "%.2e", worst_);
     RecordProperty("max_relative_error", worst);
