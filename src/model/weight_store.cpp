@@ -157,7 +157,8 @@ Result<Tensor> WeightStore::Matrix(std::string_view name, int64_t rows, int64_t 
     bytes_loaded_ += num_bytes;
     // safetensors packs tensors back to back, so a tensor after one of odd byte
     // length may sit off its element alignment; such a tensor is copied.
-    if (reinterpret_cast<uintptr_t>(raw.data) % *DTypeByteSize(raw.dtype, 1) == 0) {
+    const int64_t align = IsBlockQuantized(raw.dtype) ? 2 : *DTypeByteSize(raw.dtype, 1);
+    if (reinterpret_cast<uintptr_t>(raw.data) % align == 0) {
       return Tensor::View(raw.dtype, want, raw.data);
     }
     FATHOM_ASSIGN_OR_RETURN(Tensor copy, Tensor::Zeros(raw.dtype, want));
@@ -183,7 +184,7 @@ Result<Tensor> WeightStore::Matrix(std::string_view name, int64_t rows, int64_t 
     return out;
   }
   return Unsupported(path_ + ": tensor '" + std::string(name) + "' is " + std::string(DTypeName(raw.dtype)) +
-                     "; the CPU path multiplies F32, F16, BF16 and FP8 weights");
+                     "; the CPU path multiplies F32, F16, BF16, FP8, Q8_0, Q4_0, Q4_K and Q6_K weights");
 }
 
 Result<std::vector<float>> WeightStore::Vector(std::string_view name, int64_t n) {

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/convert.h"
 #include "core/float_formats.h"
 
 namespace fathom::cpu {
@@ -46,7 +47,15 @@ FATHOM_CLONES void F16RowsToF32(const uint16_t* src, int64_t n, float* dst) {
 
 }  // namespace
 
-bool IsMatMulDType(DType dtype) { return dtype == DType::kF32 || dtype == DType::kF16 || dtype == DType::kBF16; }
+bool IsMatMulDType(DType dtype) {
+  switch (dtype) {
+    case DType::kF32: case DType::kF16: case DType::kBF16:
+    case DType::kQ8_0: case DType::kQ4_0: case DType::kQ4_K: case DType::kQ6_K:
+      return true;
+    default:
+      return false;
+  }
+}
 
 float Dot(const float* a, const float* b, int64_t n) { return DotImpl(a, b, n); }
 
@@ -63,8 +72,12 @@ void WeightRowsToF32(const Tensor& w, int64_t row_begin, int64_t num_rows, float
     case DType::kF16:
       F16RowsToF32(w.data_as<const uint16_t>() + row_begin * k, n, dst);
       return;
-    default:
-      FATHOM_CHECK(false && "WeightRowsToF32: unsupported dtype");
+    default: {
+      // Block formats: dequantize whole rows (a row is a whole number of blocks).
+      const int64_t row_bytes = *DTypeByteSize(w.dtype(), k);
+      const auto* src = static_cast<const uint8_t*>(w.data()) + row_begin * row_bytes;
+      FATHOM_CHECK(ToFloat32(w.dtype(), src, n, dst).ok());
+    }
   }
 }
 
