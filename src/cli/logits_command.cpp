@@ -1,4 +1,4 @@
-// `fathom logits --model M --tokens 1,2,3 [--all] [--threads K]`: one forward
+// `fathom logits --model M --tokens 1,2,3 [--all] [--threads K] [--quant TYPE]`: one forward
 // over the given ids, printing {"logits": [[...], ...]} (float32, 9 significant
 // digits so every value round-trips), one row for the last position or, with
 // --all, for every position. Needs no tokenizer files.
@@ -9,6 +9,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "model/model_registry.h"
+#include "quant/quant_policy.h"
 
 namespace fathom::cli {
 namespace {
@@ -38,12 +39,18 @@ Result<std::vector<int32_t>> ParseTokenList(const std::string& text) {
 }  // namespace
 
 int LogitsCommand(const Args& args) {
-  Result<ParsedArgs> parsed = ParsedArgs::Parse(args, {{"model"}, {"tokens"}, {"all", false}, {"threads", true, "t"}});
+  Result<ParsedArgs> parsed = ParsedArgs::Parse(args, {{"model"}, {"tokens"}, {"all", false}, {"threads", true, "t"}, {"quant"}});
   if (!parsed.ok()) return Fail(parsed.status().message(), 2);
   const std::string model_path = parsed->GetOr("model", "");
   const std::optional<std::string> token_text = parsed->Get("tokens");
   if (model_path.empty() || !token_text || !parsed->positional().empty()) {
-    return Fail("usage: fathom logits --model M --tokens 1,2,3 [--all] [--threads K]", 2);
+    return Fail("usage: fathom logits --model M --tokens 1,2,3 [--all] [--threads K] [--quant TYPE]", 2);
+  }
+  LoadOptions load;
+  if (const std::optional<std::string> quant = parsed->Get("quant")) {
+    Result<DType> target = ParseQuantTarget(*quant);
+    if (!target.ok()) return Fail(target.status().message(), 2);
+    load.quant = *target;
   }
   Result<std::vector<int32_t>> tokens = ParseTokenList(*token_text);
   if (!tokens.ok()) return Fail(tokens.status().message(), 2);
@@ -51,7 +58,7 @@ int LogitsCommand(const Args& args) {
   if (!threads.ok()) return Fail(threads.status().message(), 2);
 
   ThreadPool pool(static_cast<int>(threads->value_or(0)));
-  Result<std::unique_ptr<CausalLm>> lm = LoadCausalLm(model_path, pool);
+  Result<std::unique_ptr<CausalLm>> lm = LoadCausalLm(model_path, pool, load);
   if (!lm.ok()) return Fail(lm.status().message());
   Result<KvCache> cache = (*lm)->NewCache(static_cast<int64_t>(tokens->size()));
   if (!cache.ok()) return Fail(cache.status().message());

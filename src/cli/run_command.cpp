@@ -1,6 +1,6 @@
 // `fathom run --model M --prompt TEXT [--chat] [-n N] [--temp T] [--top-p P]
 // [--top-k K] [--min-p P] [--repeat-penalty R] [--seed S] [--threads K]
-// [--ctx-size C] [--system TEXT]`: generates a continuation, streaming the text to
+// [--ctx-size C] [--system TEXT] [--quant TYPE]`: generates a continuation, streaming the text to
 // stdout as it is produced, and prints load time, prompt and generation speed and
 // peak memory to stderr. Unset sampling options take the checkpoint's
 // generation_config.json defaults, as vLLM does; with none, sampling is greedy.
@@ -20,6 +20,7 @@
 #include "engine/sampler.h"
 #include "formats/generation_config.h"
 #include "model/model_registry.h"
+#include "quant/quant_policy.h"
 #include "tokenizer/incremental_detokenizer.h"
 #include "tokenizer/tokenizer.h"
 
@@ -44,6 +45,7 @@ struct RunOptions {
   int64_t max_new_tokens = 256;
   int64_t context = 0;  // 0: the model's max_position_embeddings
   int num_threads = 0;
+  std::optional<DType> quant;  // --quant: quantize float weights as they load
   SamplingParams sampling;
   GenerationConfig generation;  // the checkpoint's generation_config.json, empty without one
 };
@@ -61,13 +63,15 @@ Result<RunOptions> ParseRunOptions(const Args& args) {
                                                                   {"repeat-penalty"},
                                                                   {"seed"},
                                                                   {"threads", true, "t"},
-                                                                  {"ctx-size", true, "c"}}));
+                                                                  {"ctx-size", true, "c"},
+                                                                  {"quant"}}));
   RunOptions o;
   o.model = p.GetOr("model", "");
   const std::optional<std::string> prompt = p.Get("prompt");
   if (o.model.empty() || !prompt || !p.positional().empty()) {
     return InvalidArgument("usage: fathom run --model M --prompt TEXT [--chat] [-n N] [--temp T] [--top-p P] "
-                           "[--top-k K] [--min-p P] [--repeat-penalty R] [--seed S] [--threads K] [--ctx-size C]");
+                           "[--top-k K] [--min-p P] [--repeat-penalty R] [--seed S] [--threads K] [--ctx-size C] "
+                           "[--quant TYPE]");
   }
   o.prompt = *prompt;
   o.system = p.Get("system");
@@ -81,6 +85,9 @@ Result<RunOptions> ParseRunOptions(const Args& args) {
   FATHOM_ASSIGN_OR_RETURN(std::optional<int64_t> threads, p.GetInt("threads"));
   if (threads && (*threads < 0 || *threads > 1024)) return InvalidArgument("--threads must be in [0, 1024]");
   o.num_threads = static_cast<int>(threads.value_or(0));
+  if (const std::optional<std::string> quant = p.Get("quant")) {
+    FATHOM_ASSIGN_OR_RETURN(o.quant, ParseQuantTarget(*quant));
+  }
 
   // Unset options fall back to generation_config.json, then to greedy.
   if (std::filesystem::is_directory(o.model)) {
@@ -136,7 +143,7 @@ std::vector<int32_t> StopTokens(const RunOptions& o, const ModelConfig& config, 
 int Run(const RunOptions& o) {
   const Clock::time_point load_start = Clock::now();
   ThreadPool pool(o.num_threads);
-  Result<std::unique_ptr<CausalLm>> lm = LoadCausalLm(o.model, pool);
+  Result<std::unique_ptr<CausalLm>> lm = LoadCausalLm(o.model, pool, {.quant = o.quant});
   if (!lm.ok()) return Fail(lm.status().message());
   Result<Tokenizer> tokenizer = Tokenizer::Load(o.model);
   if (!tokenizer.ok()) return Fail(tokenizer.status().message());

@@ -30,8 +30,9 @@ std::vector<std::string> SupportedArchitectures() {
   return names;
 }
 
-Result<std::unique_ptr<CausalLm>> LoadCausalLm(const std::string& path, ThreadPool& pool) {
-  FATHOM_ASSIGN_OR_RETURN(WeightStore store, WeightStore::Open(path));
+Result<std::unique_ptr<CausalLm>> LoadCausalLm(const std::string& path, ThreadPool& pool, LoadOptions options) {
+  options.pool = &pool;
+  FATHOM_ASSIGN_OR_RETURN(WeightStore store, WeightStore::Open(path, options));
   for (const Registration& r : kRegistry) {
     if (r.arch == store.config().arch) return r.load(std::move(store), pool);
   }

@@ -15,8 +15,9 @@ namespace fathom {
 
 // Opens `path` (HF directory or GGUF file) and builds its forward pass on `pool`,
 // which must outlive the model. Unsupported architectures get a message listing
-// the supported ones; missing or mis-shaped tensors name the tensor.
-Result<std::unique_ptr<CausalLm>> LoadCausalLm(const std::string& path, ThreadPool& pool);
+// the supported ones; missing or mis-shaped tensors name the tensor. A quantize
+// option runs on `pool` (options.pool is ignored).
+Result<std::unique_ptr<CausalLm>> LoadCausalLm(const std::string& path, ThreadPool& pool, LoadOptions options = {});
 
 // HF class names of the supported architectures ("LlamaForCausalLM", ...).
 std::vector<std::string> SupportedArchitectures();

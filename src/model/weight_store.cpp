@@ -1,5 +1,6 @@
 #include "model/weight_store.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include "formats/gguf_file.h"
 #include "formats/safetensors_model.h"
 #include "kernels/cpu/matmul.h"
+#include "quant/quant_policy.h"
 
 namespace fathom {
 namespace {
@@ -93,10 +95,14 @@ WeightStore::WeightStore(WeightStore&&) noexcept = default;
 WeightStore& WeightStore::operator=(WeightStore&&) noexcept = default;
 WeightStore::~WeightStore() = default;
 
-Result<WeightStore> WeightStore::Open(const std::string& path) {
+Result<WeightStore> WeightStore::Open(const std::string& path, LoadOptions options) {
   namespace fs = std::filesystem;
+  if (options.quant && !IsQuantTarget(*options.quant)) {
+    return InvalidArgument("cannot quantize to " + std::string(DTypeName(*options.quant)));
+  }
   WeightStore store;
   store.path_ = path;
+  store.options_ = options;
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
     FATHOM_ASSIGN_OR_RETURN(store.config_, LoadHfConfig((fs::path(path) / "config.json").string()));
@@ -146,6 +152,34 @@ Result<WeightStore::Raw> WeightStore::Find(std::string_view name) const {
 bool WeightStore::Has(std::string_view name) const { return Find(name).ok(); }
 
 Result<Tensor> WeightStore::Matrix(std::string_view name, int64_t rows, int64_t cols) {
+  FATHOM_ASSIGN_OR_RETURN(Tensor stored, StoredMatrix(name, rows, cols));
+  if (!options_.quant || IsBlockQuantized(stored.dtype())) return stored;
+  const std::array<int64_t, 2> shape = {rows, cols};
+  const DType want = QuantTypeFor(name, shape, *options_.quant, config_.tie_word_embeddings);
+  if (want == stored.dtype()) return stored;
+  FATHOM_ASSIGN_OR_RETURN(Tensor out, Tensor::Zeros(want, {rows, cols}));
+  const int64_t row_bytes = *DTypeByteSize(want, cols);
+  // Rows are independent; each task widens a few rows to float32 and quantizes them.
+  constexpr int64_t kRowsPerTask = 16;
+  const int64_t num_tasks = (rows + kRowsPerTask - 1) / kRowsPerTask;
+  const auto task = [&](int64_t begin, int64_t end) {
+    std::vector<float> f32(kRowsPerTask * cols);  // (rows, cols)
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t r0 = t * kRowsPerTask, nr = std::min(kRowsPerTask, rows - r0);
+      cpu::WeightRowsToF32(stored, r0, nr, f32.data());
+      FATHOM_CHECK(FromFloat32(want, f32.data(), nr * cols, out.data_as<uint8_t>() + r0 * row_bytes).ok());
+    }
+  };
+  if (options_.pool != nullptr) {
+    options_.pool->ParallelFor(num_tasks, 1, task);
+  } else {
+    task(0, num_tasks);
+  }
+  bytes_loaded_ += out.num_bytes() - stored.num_bytes();
+  return out;
+}
+
+Result<Tensor> WeightStore::StoredMatrix(std::string_view name, int64_t rows, int64_t cols) {
   FATHOM_ASSIGN_OR_RETURN(Raw raw, Find(name));
   const std::vector<int64_t> want = {rows, cols};
   if (raw.shape != want) {

@@ -9,12 +9,14 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/status.h"
 #include "core/tensor.h"
+#include "core/thread_pool.h"
 #include "formats/model_config.h"
 
 namespace fathom {
@@ -22,13 +24,23 @@ namespace fathom {
 class GgufFile;
 class SafetensorsModel;
 
+// How to load a model's weights.
+struct LoadOptions {
+  // Quantize float weights (F32, F16, BF16, FP8) to this type as they load, with
+  // the per-tensor choices of quant/quant_policy.h. Weights a GGUF file already
+  // stores block-quantized are used as they are. REQUIRES: IsQuantTarget.
+  std::optional<DType> quant;
+  // Threads that quantize at load; null quantizes on the calling thread.
+  ThreadPool* pool = nullptr;
+};
+
 // Movable, not copyable. Immutable after Open except for the byte counter, so
 // lookups from one thread at a time (loading is single-threaded).
 class WeightStore {
  public:
   // `path` is a Hugging Face model directory (config.json + safetensors) or a
   // GGUF file. Errors name the file.
-  static Result<WeightStore> Open(const std::string& path);
+  static Result<WeightStore> Open(const std::string& path, LoadOptions options = {});
 
   WeightStore(WeightStore&&) noexcept;
   WeightStore& operator=(WeightStore&&) noexcept;
@@ -44,7 +56,8 @@ class WeightStore {
   bool Has(std::string_view name) const;
 
   // The 2-D weight `name` of shape (rows, cols): a view of the mapping for F32,
-  // F16 and BF16, an owned float32 copy for FP8. NotFound names a missing
+  // F16, BF16 and the GGUF block formats, an owned float32 copy for FP8, and an
+  // owned quantized copy when LoadOptions::quant asks for one. NotFound names a missing
   // tensor, InvalidArgument a shape mismatch (expected and actual), Unsupported
   // a dtype the CPU path cannot multiply yet.
   Result<Tensor> Matrix(std::string_view name, int64_t rows, int64_t cols);
@@ -65,9 +78,12 @@ class WeightStore {
   };
   // The stored tensor called `name` (HF naming), or NotFound.
   Result<Raw> Find(std::string_view name) const;
+  // Matrix without LoadOptions::quant.
+  Result<Tensor> StoredMatrix(std::string_view name, int64_t rows, int64_t cols);
 
   std::string path_;
   ModelConfig config_;
+  LoadOptions options_;
   std::unique_ptr<SafetensorsModel> safetensors_;
   std::unique_ptr<GgufFile> gguf_;
   int64_t bytes_loaded_ = 0;
