@@ -60,29 +60,31 @@ class DeepseekModel final : public CausalLm {
   int64_t weight_bytes() const override { return store_.bytes_loaded(); }
 
   Status Forward(std::span<const BatchEntry> batch, std::vector<float>* logits) override {
-    FATHOM_ASSIGN_OR_RETURN(ForwardContext ctx, MakeForwardContext(config_, batch, pool_));
+    FATHOM_RETURN_IF_ERROR(MakeForwardContext(config_, batch, pool_, ws_, &ctx_));
+    const ForwardContext& ctx = ctx_;
     const int64_t rows = ctx.num_rows, h = config_.hidden_size;
     const float eps = static_cast<float>(config_.rms_norm_eps);
-    std::vector<float> hidden(rows * h);  // (rows, hidden): the residual stream
-    std::vector<float> normed(rows * h);  // (rows, hidden)
-    std::vector<float> delta(rows * h);   // (rows, hidden): a block's output
-    const std::vector<float> rope = rope_.CosSinRows(ctx.positions);  // (rows, qk_rope_head_dim)
-    ends_.Embed(ctx, hidden.data());
+    using Buf = Workspace::Buf;
+    float* hidden = ws_.Floats(Buf::kHidden, rows * h);  // (rows, hidden): the residual stream
+    float* normed = ws_.Floats(Buf::kNormed, rows * h);  // (rows, hidden)
+    float* delta = ws_.Floats(Buf::kDelta, rows * h);    // (rows, hidden): a block's output
+    float* rope = ws_.Floats(Buf::kRope, rows * config_.qk_rope_head_dim);  // (rows, qk_rope_head_dim)
+    rope_.CosSinRows(ctx.positions, rope);
+    ends_.Embed(ctx, hidden);
     for (size_t i = 0; i < layers_.size(); ++i) {
       const DeepseekLayerWeights& w = layers_[i];
-      cpu::RmsNorm(hidden.data(), w.input_layernorm.data(), rows, h, eps, normed.data());
-      MlaAttention(ctx, config_, rope.data(), softmax_scale_, static_cast<int64_t>(i), w.self_attn, normed.data(),
-                   delta.data());
-      cpu::AddInPlace(hidden.data(), delta.data(), rows * h);
-      cpu::RmsNorm(hidden.data(), w.post_attention_layernorm.data(), rows, h, eps, normed.data());
+      cpu::RmsNorm(hidden, w.input_layernorm.data(), rows, h, eps, normed);
+      MlaAttention(ctx, config_, rope, softmax_scale_, static_cast<int64_t>(i), w.self_attn, normed, delta);
+      cpu::AddInPlace(hidden, delta, rows * h);
+      cpu::RmsNorm(hidden, w.post_attention_layernorm.data(), rows, h, eps, normed);
       if (w.moe.has_value()) {
-        MoeForward(pool_, config_, *w.moe, normed.data(), rows, delta.data());
+        MoeForward(pool_, ws_, config_, *w.moe, normed, rows, delta);
       } else {
-        w.mlp->Apply(pool_, normed.data(), rows, delta.data());
+        w.mlp->Apply(pool_, ws_, normed, rows, delta);
       }
-      cpu::AddInPlace(hidden.data(), delta.data(), rows * h);
+      cpu::AddInPlace(hidden, delta, rows * h);
     }
-    ends_.Logits(ctx, hidden.data(), logits);
+    ends_.Logits(ctx, hidden, logits);
     CommitCaches(ctx);
     return Status::Ok();
   }
@@ -95,6 +97,8 @@ class DeepseekModel final : public CausalLm {
   float softmax_scale_;
   LmEnds ends_;
   std::vector<DeepseekLayerWeights> layers_;
+  ForwardContext ctx_;  // reused by every Forward, with the workspace
+  Workspace ws_;
 };
 
 }  // namespace

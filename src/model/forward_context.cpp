@@ -1,23 +1,29 @@
 #include "model/forward_context.h"
 
-#include <set>
 #include <string>
 
 namespace fathom {
 
-Result<ForwardContext> MakeForwardContext(const ModelConfig& config, std::span<const BatchEntry> batch,
-                                          ThreadPool& pool) {
-  ForwardContext ctx;
+Status MakeForwardContext(const ModelConfig& config, std::span<const BatchEntry> batch, ThreadPool& pool,
+                          Workspace& ws, ForwardContext* out) {
+  ForwardContext& ctx = *out;
   ctx.pool = &pool;
+  ctx.ws = &ws;
   ctx.batch = batch;
+  ctx.row_begin.clear();
+  ctx.positions.clear();
+  ctx.tokens.clear();
+  ctx.logits_rows.clear();
+  ctx.num_rows = 0;
   ctx.row_begin.push_back(0);
-  std::set<const KvCache*> seen;
   for (size_t e = 0; e < batch.size(); ++e) {
     const BatchEntry& entry = batch[e];
     if (entry.tokens.empty()) return InvalidArgument("batch entry " + std::to_string(e) + " has no tokens");
     if (entry.cache == nullptr) return InvalidArgument("batch entry " + std::to_string(e) + " has no cache");
-    if (!seen.insert(entry.cache).second) {
-      return InvalidArgument("batch entry " + std::to_string(e) + " shares its cache with an earlier entry");
+    for (size_t earlier = 0; earlier < e; ++earlier) {  // batches are small; no set to allocate
+      if (batch[earlier].cache == entry.cache) {
+        return InvalidArgument("batch entry " + std::to_string(e) + " shares its cache with an earlier entry");
+      }
     }
     const int64_t first = entry.cache->num_tokens();
     const int64_t n = static_cast<int64_t>(entry.tokens.size());
@@ -39,7 +45,7 @@ Result<ForwardContext> MakeForwardContext(const ModelConfig& config, std::span<c
   }
   ctx.num_rows = ctx.row_begin.back();
   if (ctx.num_rows == 0) return InvalidArgument("empty batch");
-  return ctx;
+  return Status::Ok();
 }
 
 void CommitCaches(const ForwardContext& ctx) {

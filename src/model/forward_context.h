@@ -12,11 +12,13 @@
 #include "core/thread_pool.h"
 #include "formats/model_config.h"
 #include "model/causal_lm.h"
+#include "model/workspace.h"
 
 namespace fathom {
 
 struct ForwardContext {
   ThreadPool* pool = nullptr;
+  Workspace* ws = nullptr;             // the model's activation buffers
   std::span<const BatchEntry> batch;
   int64_t num_rows = 0;                // new tokens over all entries
   std::vector<int64_t> row_begin;      // (batch.size() + 1): entry e owns rows [row_begin[e], row_begin[e + 1])
@@ -29,9 +31,11 @@ struct ForwardContext {
 };
 
 // Validates `batch` against the config (non-empty entries, token ids in the
-// vocabulary, distinct caches with room for the new tokens) and lays it out.
-Result<ForwardContext> MakeForwardContext(const ModelConfig& config, std::span<const BatchEntry> batch,
-                                          ThreadPool& pool);
+// vocabulary, distinct caches with room for the new tokens) and lays it out in
+// *ctx, reusing its vectors' capacity (a model keeps one context for all its
+// forwards, so decode steps allocate nothing).
+Status MakeForwardContext(const ModelConfig& config, std::span<const BatchEntry> batch, ThreadPool& pool,
+                          Workspace& ws, ForwardContext* ctx);
 
 // Advances every entry's cache past its new tokens (after all layers wrote them).
 void CommitCaches(const ForwardContext& ctx);

@@ -69,23 +69,26 @@ class LlamaFamilyModel final : public CausalLm {
   int64_t weight_bytes() const override { return store_.bytes_loaded(); }
 
   Status Forward(std::span<const BatchEntry> batch, std::vector<float>* logits) override {
-    FATHOM_ASSIGN_OR_RETURN(ForwardContext ctx, MakeForwardContext(config_, batch, pool_));
+    FATHOM_RETURN_IF_ERROR(MakeForwardContext(config_, batch, pool_, ws_, &ctx_));
+    const ForwardContext& ctx = ctx_;
     const int64_t rows = ctx.num_rows, h = config_.hidden_size;
-    std::vector<float> hidden(rows * h);  // (rows, hidden): the residual stream
-    std::vector<float> normed(rows * h);  // (rows, hidden)
-    std::vector<float> delta(rows * h);   // (rows, hidden): a block's output
-    const std::vector<float> rope = rope_.CosSinRows(ctx.positions);  // (rows, head_dim)
-    ends_.Embed(ctx, hidden.data());
+    using Buf = Workspace::Buf;
+    float* hidden = ws_.Floats(Buf::kHidden, rows * h);  // (rows, hidden): the residual stream
+    float* normed = ws_.Floats(Buf::kNormed, rows * h);  // (rows, hidden)
+    float* delta = ws_.Floats(Buf::kDelta, rows * h);    // (rows, hidden): a block's output
+    float* rope = ws_.Floats(Buf::kRope, rows * config_.head_dim);  // (rows, head_dim)
+    rope_.CosSinRows(ctx.positions, rope);
+    ends_.Embed(ctx, hidden);
     for (size_t i = 0; i < layers_.size(); ++i) {
       const LlamaLayerWeights& w = layers_[i];
-      cpu::RmsNorm(hidden.data(), w.input_layernorm.data(), rows, h, eps(), normed.data());
-      Attention(ctx, static_cast<int64_t>(i), w, rope.data(), normed.data(), delta.data());
-      cpu::AddInPlace(hidden.data(), delta.data(), rows * h);
-      cpu::RmsNorm(hidden.data(), w.post_attention_layernorm.data(), rows, h, eps(), normed.data());
-      w.mlp.Apply(pool_, normed.data(), rows, delta.data());
-      cpu::AddInPlace(hidden.data(), delta.data(), rows * h);
+      cpu::RmsNorm(hidden, w.input_layernorm.data(), rows, h, eps(), normed);
+      Attention(ctx, static_cast<int64_t>(i), w, rope, normed, delta);
+      cpu::AddInPlace(hidden, delta, rows * h);
+      cpu::RmsNorm(hidden, w.post_attention_layernorm.data(), rows, h, eps(), normed);
+      w.mlp.Apply(pool_, ws_, normed, rows, delta);
+      cpu::AddInPlace(hidden, delta, rows * h);
     }
-    ends_.Logits(ctx, hidden.data(), logits);
+    ends_.Logits(ctx, hidden, logits);
     CommitCaches(ctx);
     return Status::Ok();
   }
@@ -101,18 +104,19 @@ class LlamaFamilyModel final : public CausalLm {
     const ModelConfig& c = config_;
     const int64_t rows = ctx.num_rows, hd = c.head_dim;
     const int64_t q_dim = c.num_attention_heads * hd, kv_dim = c.num_key_value_heads * hd;
-    std::vector<float> q(rows * q_dim);      // (rows, heads, head_dim)
-    std::vector<float> k(rows * kv_dim);     // (rows, kv_heads, head_dim)
-    std::vector<float> v(rows * kv_dim);     // (rows, kv_heads, head_dim)
-    std::vector<float> attn(rows * q_dim);   // (rows, heads, head_dim)
-    w.q_proj.Apply(pool_, x, rows, q.data());
-    w.k_proj.Apply(pool_, x, rows, k.data());
-    w.v_proj.Apply(pool_, x, rows, v.data());
+    using Buf = Workspace::Buf;
+    float* q = ctx.ws->Floats(Buf::kQ, rows * q_dim);       // (rows, heads, head_dim)
+    float* k = ctx.ws->Floats(Buf::kK, rows * kv_dim);      // (rows, kv_heads, head_dim)
+    float* v = ctx.ws->Floats(Buf::kV, rows * kv_dim);      // (rows, kv_heads, head_dim)
+    float* attn = ctx.ws->Floats(Buf::kAttn, rows * q_dim);  // (rows, heads, head_dim)
+    w.q_proj.Apply(pool_, x, rows, q);
+    w.k_proj.Apply(pool_, x, rows, k);
+    w.v_proj.Apply(pool_, x, rows, v);
     for (int64_t r = 0; r < rows; ++r) {
       const float* cos = rope + r * hd;
       const float* sin = cos + hd / 2;
-      cpu::ApplyRope(q.data() + r * q_dim, c.num_attention_heads, hd, hd, cos, sin, rope_style_);
-      cpu::ApplyRope(k.data() + r * kv_dim, c.num_key_value_heads, hd, hd, cos, sin, rope_style_);
+      cpu::ApplyRope(q + r * q_dim, c.num_attention_heads, hd, hd, cos, sin, rope_style_);
+      cpu::ApplyRope(k + r * kv_dim, c.num_key_value_heads, hd, hd, cos, sin, rope_style_);
     }
     const cpu::AttentionShape shape = {.num_heads = c.num_attention_heads,
                                        .num_kv_heads = c.num_key_value_heads,
@@ -122,12 +126,12 @@ class LlamaFamilyModel final : public CausalLm {
     for (size_t e = 0; e < ctx.batch.size(); ++e) {
       KvCache& cache = *ctx.batch[e].cache;
       const int64_t r0 = ctx.row_begin[e], n = ctx.num_new(e), p0 = ctx.first_pos(e);
-      std::copy_n(k.data() + r0 * kv_dim, n * kv_dim, cache.first(layer) + p0 * kv_dim);
-      std::copy_n(v.data() + r0 * kv_dim, n * kv_dim, cache.second(layer) + p0 * kv_dim);
-      cpu::CausalAttention(pool_, shape, q.data() + r0 * q_dim, n, p0, cache.first(layer), cache.second(layer),
-                           attn.data() + r0 * q_dim);
+      std::copy_n(k + r0 * kv_dim, n * kv_dim, cache.first(layer) + p0 * kv_dim);
+      std::copy_n(v + r0 * kv_dim, n * kv_dim, cache.second(layer) + p0 * kv_dim);
+      cpu::CausalAttention(pool_, shape, q + r0 * q_dim, n, p0, cache.first(layer), cache.second(layer),
+                           attn + r0 * q_dim);
     }
-    w.o_proj.Apply(pool_, attn.data(), rows, out);
+    w.o_proj.Apply(pool_, attn, rows, out);
   }
 
   WeightStore store_;
@@ -137,6 +141,8 @@ class LlamaFamilyModel final : public CausalLm {
   cpu::RopeStyle rope_style_;
   LmEnds ends_;
   std::vector<LlamaLayerWeights> layers_;
+  ForwardContext ctx_;  // reused by every Forward, with the workspace
+  Workspace ws_;
 };
 
 }  // namespace

@@ -13,12 +13,12 @@ void LmEnds::Embed(const ForwardContext& ctx, float* hidden) const {
 void LmEnds::Logits(const ForwardContext& ctx, const float* hidden, std::vector<float>* logits) const {
   const int64_t h = embed_tokens.dim(1);
   const int64_t rows = static_cast<int64_t>(ctx.logits_rows.size());
-  std::vector<float> normed(rows * h);  // (rows, hidden)
+  float* normed = ctx.ws->Floats(Workspace::Buf::kFinalNormed, rows * h);  // (rows, hidden)
   for (int64_t i = 0; i < rows; ++i) {
-    cpu::RmsNorm(hidden + ctx.logits_rows[i] * h, final_norm.data(), 1, h, rms_norm_eps, normed.data() + i * h);
+    cpu::RmsNorm(hidden + ctx.logits_rows[i] * h, final_norm.data(), 1, h, rms_norm_eps, normed + i * h);
   }
   logits->resize(rows * lm_head.dim(0));
-  cpu::MatMul(*ctx.pool, normed.data(), rows, h, lm_head, nullptr, logits->data());
+  cpu::MatMul(*ctx.pool, normed, rows, h, lm_head, nullptr, logits->data());
 }
 
 Result<LmEnds> LmEnds::Load(WeightStore& store) {

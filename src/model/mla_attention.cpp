@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/cpu/attention.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/rope.h"
@@ -46,6 +47,10 @@ Result<Tensor> LoadKvB(WeightStore& store, const std::string& p) {
 Result<MlaWeights> MlaWeights::Load(WeightStore& store, const std::string& p) {
   const ModelConfig& c = store.config();
   const int64_t h = c.hidden_size, nh = c.num_attention_heads;
+  if (c.kv_lora_rank > kMaxLatent) {
+    return Unsupported(store.path() + ": kv_lora_rank " + std::to_string(c.kv_lora_rank) + " is above " +
+                       std::to_string(kMaxLatent) + ", the most the CPU attention supports");
+  }
   MlaWeights w;
   if (c.q_lora_rank.has_value()) {
     FATHOM_ASSIGN_OR_RETURN(w.q_a_proj, Linear::Load(store, p + ".q_a_proj", *c.q_lora_rank, h, c.attention_bias));
@@ -81,17 +86,18 @@ void MlaAttention(const ForwardContext& ctx, const ModelConfig& c, const float* 
   // kv_a_layernorm with the default eps, whatever config.rms_norm_eps says.
   constexpr float eps = 1e-6f;
 
-  std::vector<float> q(rows * nh * qk);  // (rows, heads, qk_nope + qk_rope)
+  using Buf = Workspace::Buf;
+  float* q = ctx.ws->Floats(Buf::kQ, rows * nh * qk);  // (rows, heads, qk_nope + qk_rope)
   if (w.q_a_proj.has_value()) {
-    std::vector<float> q_a(rows * w.q_a_proj->out_features());  // (rows, q_lora_rank)
-    w.q_a_proj->Apply(pool, x, rows, q_a.data());
-    cpu::RmsNorm(q_a.data(), w.q_a_layernorm.data(), rows, w.q_a_proj->out_features(), eps, q_a.data());
-    w.q_b_proj.Apply(pool, q_a.data(), rows, q.data());
+    float* q_a = ctx.ws->Floats(Buf::kQA, rows * w.q_a_proj->out_features());  // (rows, q_lora_rank)
+    w.q_a_proj->Apply(pool, x, rows, q_a);
+    cpu::RmsNorm(q_a, w.q_a_layernorm.data(), rows, w.q_a_proj->out_features(), eps, q_a);
+    w.q_b_proj.Apply(pool, q_a, rows, q);
   } else {
-    w.q_b_proj.Apply(pool, x, rows, q.data());
+    w.q_b_proj.Apply(pool, x, rows, q);
   }
-  std::vector<float> kv_a(rows * kv_a_dim);  // (rows, kv_lora_rank + qk_rope): compressed_kv | k_pe
-  w.kv_a_proj_with_mqa.Apply(pool, x, rows, kv_a.data());
+  float* kv_a = ctx.ws->Floats(Buf::kKvA, rows * kv_a_dim);  // (rows, kv_lora_rank + qk_rope): compressed_kv | k_pe
+  w.kv_a_proj_with_mqa.Apply(pool, x, rows, kv_a);
 
   // Rope on q_pe (each head's last rope_dim values) and on the shared k_pe; the
   // checkpoints' rope dims are interleaved pairs (transformers de-interleaves
@@ -99,11 +105,11 @@ void MlaAttention(const ForwardContext& ctx, const ModelConfig& c, const float* 
   for (int64_t t = 0; t < rows; ++t) {
     const float* cos = rope + t * rope_dim;
     const float* sin = cos + rope_dim / 2;
-    cpu::ApplyRope(q.data() + t * nh * qk + nope, nh, qk, rope_dim, cos, sin, cpu::RopeStyle::kInterleaved);
-    cpu::ApplyRope(kv_a.data() + t * kv_a_dim + r, 1, kv_a_dim, rope_dim, cos, sin, cpu::RopeStyle::kInterleaved);
+    cpu::ApplyRope(q + t * nh * qk + nope, nh, qk, rope_dim, cos, sin, cpu::RopeStyle::kInterleaved);
+    cpu::ApplyRope(kv_a + t * kv_a_dim + r, 1, kv_a_dim, rope_dim, cos, sin, cpu::RopeStyle::kInterleaved);
   }
 
-  std::vector<float> attn(rows * nh * vd);  // (rows, heads, v_head_dim)
+  float* attn = ctx.ws->Floats(Buf::kAttn, rows * nh * vd);  // (rows, heads, v_head_dim)
   const float* kv_b = w.kv_b_proj.data_as<const float>();
   for (size_t e = 0; e < ctx.batch.size(); ++e) {
     KvCache& cache = *ctx.batch[e].cache;
@@ -111,37 +117,36 @@ void MlaAttention(const ForwardContext& ctx, const ModelConfig& c, const float* 
     float* latent = cache.first(layer);    // (capacity, kv_lora_rank)
     float* k_pe = cache.second(layer);     // (capacity, qk_rope_head_dim)
     for (int64_t t = 0; t < n; ++t) {
-      const float* row = kv_a.data() + (r0 + t) * kv_a_dim;
+      const float* row = kv_a + (r0 + t) * kv_a_dim;
       cpu::RmsNorm(row, w.kv_a_layernorm.data(), 1, r, eps, latent + (p0 + t) * r);
       std::copy_n(row + r, rope_dim, k_pe + (p0 + t) * rope_dim);
     }
     pool.ParallelFor(n * nh, 1, [&](int64_t begin, int64_t end) {
-      // Grow-only per thread: q_abs (kv_lora_rank) = W_UK_h^T q_nope, o_lat
-      // (kv_lora_rank), scores (positions).
-      thread_local std::vector<float> q_abs, o_lat, scores;
-      q_abs.resize(r);
-      o_lat.resize(r);
-      if (scores.size() < static_cast<size_t>(p0 + n)) scores.resize(p0 + n);
+      float q_abs[kMaxLatent];  // (kv_lora_rank) = W_UK_h^T q_nope
+      float o_lat[kMaxLatent];  // (kv_lora_rank): the attention output in latent space
       for (int64_t job = begin; job < end; ++job) {
         const int64_t t = job / nh, hh = job % nh, len = p0 + t + 1;
-        const float* qh = q.data() + (r0 + t) * nh * qk + hh * qk;
+        const float* qh = q + (r0 + t) * nh * qk + hh * qk;
         const float* w_uk = kv_b + hh * (nope + vd) * r;  // (nope, r)
         const float* w_uv = w_uk + nope * r;               // (vd, r)
-        std::fill(q_abs.begin(), q_abs.end(), 0.0f);
-        for (int64_t d = 0; d < nope; ++d) cpu::Axpy(qh[d], w_uk + d * r, r, q_abs.data());
-        for (int64_t s = 0; s < len; ++s) {
-          scores[s] = (cpu::Dot(q_abs.data(), latent + s * r, r) +
-                       cpu::Dot(qh + nope, k_pe + s * rope_dim, rope_dim)) * softmax_scale;
-        }
-        cpu::SoftmaxInPlace(scores.data(), len);
-        std::fill(o_lat.begin(), o_lat.end(), 0.0f);
-        for (int64_t s = 0; s < len; ++s) cpu::Axpy(scores[s], latent + s * r, r, o_lat.data());
-        float* oh = attn.data() + ((r0 + t) * nh + hh) * vd;
-        for (int64_t d = 0; d < vd; ++d) oh[d] = cpu::Dot(w_uv + d * r, o_lat.data(), r);
+        std::fill(q_abs, q_abs + r, 0.0f);
+        for (int64_t d = 0; d < nope; ++d) cpu::Axpy(qh[d], w_uk + d * r, r, q_abs);
+        cpu::AttendOnline(
+            len, r,
+            [&](int64_t s0, int64_t count, float* scores) {
+              for (int64_t i = 0; i < count; ++i) {
+                const int64_t s = s0 + i;
+                scores[i] = (cpu::Dot(q_abs, latent + s * r, r) + cpu::Dot(qh + nope, k_pe + s * rope_dim, rope_dim)) *
+                            softmax_scale;
+              }
+            },
+            [&](int64_t s) { return latent + s * r; }, o_lat);
+        float* oh = attn + ((r0 + t) * nh + hh) * vd;
+        for (int64_t d = 0; d < vd; ++d) oh[d] = cpu::Dot(w_uv + d * r, o_lat, r);
       }
     });
   }
-  w.o_proj.Apply(pool, attn.data(), rows, out);
+  w.o_proj.Apply(pool, attn, rows, out);
 }
 
 }  // namespace fathom

@@ -35,6 +35,9 @@ struct MlaWeights {
 // row's rope cos|sin (rows, qk_rope_head_dim) from RopeTable::CosSinRows: writes
 // each row's latent and rope key to the caches at its position and o_proj's
 // output to out (rows, hidden).
+// The largest kv_lora_rank the CPU attention keeps on its stack (V2/V3 use 512).
+constexpr int64_t kMaxLatent = 2048;
+
 void MlaAttention(const ForwardContext& ctx, const ModelConfig& config, const float* rope, float softmax_scale,
                   int64_t layer, const MlaWeights& w, const float* x, float* out);
 

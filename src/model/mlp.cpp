@@ -1,19 +1,17 @@
 #include "model/mlp.h"
 
-#include <vector>
-
 #include "kernels/cpu/elementwise.h"
 
 namespace fathom {
 
-void Mlp::Apply(ThreadPool& pool, const float* x, int64_t rows, float* out) const {
+void Mlp::Apply(ThreadPool& pool, Workspace& ws, const float* x, int64_t rows, float* out) const {
   const int64_t inter = intermediate_size();
-  std::vector<float> gate(rows * inter);  // (rows, intermediate)
-  std::vector<float> up(rows * inter);    // (rows, intermediate)
-  gate_proj.Apply(pool, x, rows, gate.data());
-  up_proj.Apply(pool, x, rows, up.data());
-  cpu::SiluMul(gate.data(), up.data(), rows * inter, gate.data());
-  down_proj.Apply(pool, gate.data(), rows, out);
+  float* gate = ws.Floats(Workspace::Buf::kMlpGate, rows * inter);  // (rows, intermediate)
+  float* up = ws.Floats(Workspace::Buf::kMlpUp, rows * inter);      // (rows, intermediate)
+  gate_proj.Apply(pool, x, rows, gate);
+  up_proj.Apply(pool, x, rows, up);
+  cpu::SiluMul(gate, up, rows * inter, gate);
+  down_proj.Apply(pool, gate, rows, out);
 }
 
 Result<Mlp> Mlp::Load(WeightStore& store, const std::string& prefix, int64_t hidden, int64_t intermediate,

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "model/linear.h"
+#include "model/workspace.h"
 
 namespace fathom {
 
@@ -17,8 +18,9 @@ struct Mlp {
 
   int64_t intermediate_size() const { return gate_proj.out_features(); }
 
-  // out (rows, hidden) = the block applied to x (rows, hidden). out must not alias x.
-  void Apply(ThreadPool& pool, const float* x, int64_t rows, float* out) const;
+  // out (rows, hidden) = the block applied to x (rows, hidden). out must not alias
+  // x. Uses ws's kMlpGate and kMlpUp.
+  void Apply(ThreadPool& pool, Workspace& ws, const float* x, int64_t rows, float* out) const;
 
   // Loads `<prefix>.gate_proj`, `.up_proj`, `.down_proj`.
   static Result<Mlp> Load(WeightStore& store, const std::string& prefix, int64_t hidden, int64_t intermediate,

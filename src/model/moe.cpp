@@ -11,29 +11,36 @@
 namespace fathom {
 namespace {
 
-// Indices of the k largest values, larger first; equal values keep the lower
-// index first (torch.topk gives no order guarantee for ties; random weights
-// make them vanishingly rare except for masked zeros).
-std::vector<int32_t> TopK(const std::vector<float>& v, int64_t k) {
-  std::vector<int32_t> idx(v.size());
-  std::iota(idx.begin(), idx.end(), 0);
-  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(),
+// Per-thread routing buffers, grown once: routing runs for every token.
+struct RouteScratch {
+  std::vector<float> scores, choice, group_scores, group;
+  std::vector<int32_t> order;
+  std::vector<uint8_t> keep;
+};
+
+// Writes to idx[0..k) the indices of the k largest of v[0..n), larger first;
+// equal values keep the lower index first (torch.topk gives no order guarantee
+// for ties; random weights make them vanishingly rare except for masked zeros).
+// `order` is scratch of at least n.
+void TopK(const float* v, int64_t n, int64_t k, int32_t* order, int32_t* idx) {
+  std::iota(order, order + n, 0);
+  std::partial_sort(order, order + k, order + n,
                     [&](int32_t a, int32_t b) { return v[a] > v[b] || (v[a] == v[b] && a < b); });
-  idx.resize(k);
-  return idx;
+  std::copy_n(order, k, idx);
 }
 
 // Masks every expert outside the topk_group groups with the best group scores:
 // to 0.0 as V2's reference (masked_fill(..., 0.0)), to -inf as V3's (transformers
 // and DeepSeek's inference/model.py; the remote code's 0.0 can pick a masked
 // expert when every kept corrected score is negative).
-void MaskToBestGroups(const ModelConfig& c, const std::vector<float>& group_scores, float masked,
-                      std::vector<float>& scores) {
+void MaskToBestGroups(const ModelConfig& c, RouteScratch& s, float masked, float* scores) {
   const int64_t per_group = c.n_routed_experts / c.n_group;
-  std::vector<bool> keep(c.n_group, false);
-  for (int32_t g : TopK(group_scores, c.topk_group)) keep[g] = true;
+  int32_t* best = s.order.data() + c.n_group;  // order holds n_routed_experts >= 2 * n_group
+  TopK(s.group_scores.data(), c.n_group, c.topk_group, s.order.data(), best);
+  std::fill(s.keep.begin(), s.keep.begin() + c.n_group, uint8_t{0});
+  for (int64_t i = 0; i < c.topk_group; ++i) s.keep[best[i]] = 1;
   for (int64_t e = 0; e < c.n_routed_experts; ++e) {
-    if (!keep[e / per_group]) scores[e] = masked;
+    if (!s.keep[e / per_group]) scores[e] = masked;
   }
 }
 
@@ -62,45 +69,53 @@ Result<MoeWeights> MoeWeights::Load(WeightStore& store, const std::string& p) {
 void RouteToken(const ModelConfig& c, const float* router_logits, const float* correction_bias, int32_t* ids,
                 float* weights) {
   const int64_t n = c.n_routed_experts, k = c.num_experts_per_tok;
-  const int64_t per_group = n / std::max<int64_t>(c.n_group, 1);
-  std::vector<float> scores(router_logits, router_logits + n);  // (n_routed_experts)
-  if (c.scoring_func == ScoringFunc::kSigmoid) {
-    for (float& s : scores) s = 1.0f / (1.0f + std::exp(-s));
-  } else {
-    cpu::SoftmaxInPlace(scores.data(), n);
+  const int64_t groups = std::max<int64_t>(c.n_group, 1), per_group = n / groups;
+  thread_local RouteScratch s;
+  if (s.scores.size() < static_cast<size_t>(n) || s.keep.size() < static_cast<size_t>(groups)) {
+    s.scores.resize(n);
+    s.choice.resize(n);
+    s.group.resize(n);
+    s.order.resize(std::max(n, 2 * groups));
+    s.group_scores.resize(groups);
+    s.keep.resize(groups);
   }
-  std::vector<float> choice = scores;  // what experts are ranked by
+  float* scores = s.scores.data();  // (n_routed_experts)
+  std::copy_n(router_logits, n, scores);
+  if (c.scoring_func == ScoringFunc::kSigmoid) {
+    for (int64_t e = 0; e < n; ++e) scores[e] = 1.0f / (1.0f + std::exp(-scores[e]));
+  } else {
+    cpu::SoftmaxInPlace(scores, n);
+  }
+  float* choice = s.choice.data();  // (n_routed_experts): what experts are ranked by
+  std::copy_n(scores, n, choice);
   switch (c.topk_method) {
     case TopkMethod::kGreedy:
       break;
     case TopkMethod::kGroupLimitedGreedy: {
       // A group scores by its best expert.
-      std::vector<float> group_scores(c.n_group);
       for (int64_t g = 0; g < c.n_group; ++g) {
-        group_scores[g] = *std::max_element(choice.begin() + g * per_group, choice.begin() + (g + 1) * per_group);
+        s.group_scores[g] = *std::max_element(choice + g * per_group, choice + (g + 1) * per_group);
       }
-      MaskToBestGroups(c, group_scores, 0.0f, choice);
+      MaskToBestGroups(c, s, 0.0f, choice);
       break;
     }
     case TopkMethod::kNoauxTc: {
       // A group scores by the sum of its two best bias-corrected experts.
       for (int64_t e = 0; e < n; ++e) choice[e] += correction_bias[e];
-      std::vector<float> group_scores(c.n_group);
       for (int64_t g = 0; g < c.n_group; ++g) {
-        std::vector<float> group(choice.begin() + g * per_group, choice.begin() + (g + 1) * per_group);
-        std::partial_sort(group.begin(), group.begin() + std::min<int64_t>(2, per_group), group.end(),
-                          std::greater<float>());
-        group_scores[g] = group[0] + (per_group > 1 ? group[1] : 0.0f);
+        float* group = s.group.data();
+        std::copy_n(choice + g * per_group, per_group, group);
+        std::partial_sort(group, group + std::min<int64_t>(2, per_group), group + per_group, std::greater<float>());
+        s.group_scores[g] = group[0] + (per_group > 1 ? group[1] : 0.0f);
       }
-      MaskToBestGroups(c, group_scores, -std::numeric_limits<float>::infinity(), choice);
+      MaskToBestGroups(c, s, -std::numeric_limits<float>::infinity(), choice);
       break;
     }
   }
-  const std::vector<int32_t> top = TopK(choice, k);
+  TopK(choice, n, k, s.order.data(), ids);
   float sum = 0.0f;
   for (int64_t i = 0; i < k; ++i) {
-    ids[i] = top[i];
-    weights[i] = scores[top[i]];
+    weights[i] = scores[ids[i]];
     sum += weights[i];
   }
   // As transformers: V3 normalises when norm_topk_prob and always scales; V2
@@ -113,38 +128,52 @@ void RouteToken(const ModelConfig& c, const float* router_logits, const float* c
   }
 }
 
-void MoeForward(ThreadPool& pool, const ModelConfig& c, const MoeWeights& w, const float* x, int64_t rows,
-                float* out) {
+void MoeForward(ThreadPool& pool, Workspace& ws, const ModelConfig& c, const MoeWeights& w, const float* x,
+                int64_t rows, float* out) {
   const int64_t h = c.hidden_size, n = c.n_routed_experts, k = c.num_experts_per_tok;
-  std::vector<float> router_logits(rows * n);  // (rows, n_routed_experts), float32 as the reference computes it
-  cpu::MatMul(pool, x, rows, h, w.gate, nullptr, router_logits.data());
-  std::vector<int32_t> ids(rows * k);      // (rows, top_k)
-  std::vector<float> weights(rows * k);    // (rows, top_k)
+  using Buf = Workspace::Buf;
+  using IntBuf = Workspace::IntBuf;
+  // (rows, n_routed_experts), float32 as the reference computes it
+  float* router_logits = ws.Floats(Buf::kRouterLogits, rows * n);
+  cpu::MatMul(pool, x, rows, h, w.gate, nullptr, router_logits);
+  int32_t* ids = ws.Ints(IntBuf::kRouteIds, rows * k);              // (rows, top_k)
+  float* weights = ws.Floats(Buf::kRouteWeights, rows * k);         // (rows, top_k)
   const float* bias = w.e_score_correction_bias.empty() ? nullptr : w.e_score_correction_bias.data();
-  for (int64_t r = 0; r < rows; ++r) {
-    RouteToken(c, router_logits.data() + r * n, bias, ids.data() + r * k, weights.data() + r * k);
-  }
+  for (int64_t r = 0; r < rows; ++r) RouteToken(c, router_logits + r * n, bias, ids + r * k, weights + r * k);
 
   if (w.shared_experts.has_value()) {
-    w.shared_experts->Apply(pool, x, rows, out);
+    w.shared_experts->Apply(pool, ws, x, rows, out);
   } else {
     std::fill(out, out + rows * h, 0.0f);
   }
-  // Group the rows by expert so each expert's weights are read once per forward.
-  std::vector<std::vector<std::pair<int64_t, float>>> routed(n);  // expert -> (row, weight)
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t i = 0; i < k; ++i) routed[ids[r * k + i]].emplace_back(r, weights[r * k + i]);
+  // Group the (row, weight) pairs by expert with a counting sort, so each expert
+  // runs once over all its rows and its weights are read once per forward.
+  int32_t* begin = ws.Ints(IntBuf::kExpertBegin, n + 1);           // (n_routed_experts + 1)
+  int32_t* routed_rows = ws.Ints(IntBuf::kRoutedRows, rows * k);   // (rows * top_k), by expert
+  float* routed_weights = ws.Floats(Buf::kRoutedWeights, rows * k);  // (rows * top_k), by expert
+  std::fill(begin, begin + n + 1, 0);
+  for (int64_t i = 0; i < rows * k; ++i) ++begin[ids[i] + 1];
+  for (int64_t e = 0; e < n; ++e) begin[e + 1] += begin[e];
+  for (int64_t r = 0; r < rows; ++r) {  // rows in order within each expert
+    for (int64_t i = 0; i < k; ++i) {
+      const int32_t e = ids[r * k + i];
+      const int32_t slot = begin[e]++;
+      routed_rows[slot] = static_cast<int32_t>(r);
+      routed_weights[slot] = weights[r * k + i];
+    }
   }
-  std::vector<float> gathered, expert_out;
+  for (int64_t e = n; e > 0; --e) begin[e] = begin[e - 1];  // the fill advanced each start to its end
+  begin[0] = 0;
   for (int64_t e = 0; e < n; ++e) {
-    const auto& assigned = routed[e];
-    if (assigned.empty()) continue;
-    const int64_t m = static_cast<int64_t>(assigned.size());
-    gathered.resize(m * h);    // (m, hidden)
-    expert_out.resize(m * h);  // (m, hidden)
-    for (int64_t i = 0; i < m; ++i) std::copy_n(x + assigned[i].first * h, h, gathered.data() + i * h);
-    w.experts[e].Apply(pool, gathered.data(), m, expert_out.data());
-    for (int64_t i = 0; i < m; ++i) cpu::Axpy(assigned[i].second, expert_out.data() + i * h, h, out + assigned[i].first * h);
+    const int64_t first = begin[e], m = begin[e + 1] - first;
+    if (m == 0) continue;
+    float* gathered = ws.Floats(Buf::kGathered, m * h);     // (m, hidden)
+    float* expert_out = ws.Floats(Buf::kExpertOut, m * h);  // (m, hidden)
+    for (int64_t i = 0; i < m; ++i) std::copy_n(x + int64_t{routed_rows[first + i]} * h, h, gathered + i * h);
+    w.experts[e].Apply(pool, ws, gathered, m, expert_out);
+    for (int64_t i = 0; i < m; ++i) {
+      cpu::Axpy(routed_weights[first + i], expert_out + i * h, h, out + int64_t{routed_rows[first + i]} * h);
+    }
   }
 }
 

@@ -37,7 +37,7 @@ void RouteToken(const ModelConfig& config, const float* router_logits, const flo
 
 // out (rows, hidden) = the MoE block applied to x (rows, hidden). Each expert
 // runs once over the rows routed to it.
-void MoeForward(ThreadPool& pool, const ModelConfig& config, const MoeWeights& w, const float* x, int64_t rows,
-                float* out);
+void MoeForward(ThreadPool& pool, Workspace& ws, const ModelConfig& config, const MoeWeights& w, const float* x,
+                int64_t rows, float* out);
 
 }  // namespace fathom

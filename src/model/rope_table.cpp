@@ -107,13 +107,9 @@ void RopeTable::CosSin(int64_t position, float* cos, float* sin) const {
   }
 }
 
-std::vector<float> RopeTable::CosSinRows(std::span<const int64_t> positions) const {
+void RopeTable::CosSinRows(std::span<const int64_t> positions, float* out) const {
   const int64_t half = rot_dim_ / 2;
-  std::vector<float> rows(positions.size() * rot_dim_);
-  for (size_t r = 0; r < positions.size(); ++r) {
-    CosSin(positions[r], rows.data() + r * rot_dim_, rows.data() + r * rot_dim_ + half);
-  }
-  return rows;
+  for (size_t r = 0; r < positions.size(); ++r) CosSin(positions[r], out + r * rot_dim_, out + r * rot_dim_ + half);
 }
 
 }  // namespace fathom

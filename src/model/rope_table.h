@@ -36,7 +36,7 @@ class RopeTable {
 
   // CosSin for each position, row r = [cos (rot_dim / 2) | sin (rot_dim / 2)]:
   // computed once per forward and shared by every layer.
-  std::vector<float> CosSinRows(std::span<const int64_t> positions) const;  // (positions, rot_dim)
+  void CosSinRows(std::span<const int64_t> positions, float* out /*(positions, rot_dim)*/) const;
 
  private:
   int64_t rot_dim_;

@@ -54,9 +54,10 @@ double ErrorBound(int64_t terms, double magnitude) { return static_cast<double>(
 
 constexpr DType kWeightDTypes[] = {DType::kF32, DType::kF16, DType::kBF16};
 
-TEST(MatMulTest, AcceptsExactlyTheFloatWeightDTypes) {
+TEST(MatMulTest, AcceptsFloatAndTheSupportedBlockDTypes) {
   for (DType d : kWeightDTypes) EXPECT_TRUE(IsMatMulDType(d)) << DTypeName(d);
-  for (DType d : {DType::kF64, DType::kF8E4M3, DType::kI32, DType::kQ4_K}) {
+  for (DType d : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) EXPECT_TRUE(IsMatMulDType(d)) << DTypeName(d);
+  for (DType d : {DType::kF64, DType::kF8E4M3, DType::kI32, DType::kQ2_K, DType::kIQ4_NL}) {
     EXPECT_FALSE(IsMatMulDType(d)) << DTypeName(d);
   }
 }
