@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/cpu/target_clones.h"
+
 namespace fathom::cpu {
 
-void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t dim, float eps, float* y) {
+FATHOM_TARGET_CLONES void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t dim, float eps, float* y) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * dim;
     float* yr = y + r * dim;
@@ -16,18 +18,18 @@ void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t dim, flo
   }
 }
 
-void SiluMul(const float* gate, const float* up, int64_t n, float* out) {
+FATHOM_TARGET_CLONES void SiluMul(const float* gate, const float* up, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) {
     const float g = gate[i];
     out[i] = g / (1.0f + std::exp(-g)) * up[i];
   }
 }
 
-void AddInPlace(float* y, const float* x, int64_t n) {
+FATHOM_TARGET_CLONES void AddInPlace(float* y, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
 }
 
-void Axpy(float a, const float* x, int64_t n, float* y) {
+FATHOM_TARGET_CLONES void Axpy(float a, const float* x, int64_t n, float* y) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
