@@ -54,7 +54,10 @@ Status AddRope(const ModelConfig& c, ArchKeys& k) {
 
 void AddDeepseek(const ModelConfig& c, ArchKeys& k) {
   k.U32("leading_dense_block_count", c.first_k_dense_replace);
-  if (c.q_lora_rank) k.U32("attention.q_lora_rank", *c.q_lora_rank);
+  // The converter omits q_lora_rank for V2-Lite, but llama.cpp recognises a lite
+  // model by its layer count (26 or 27) and otherwise requires the key; 0 tells it
+  // to use a plain attn_q, whatever the depth.
+  k.U32("attention.q_lora_rank", c.q_lora_rank.value_or(0));
   k.U32("attention.kv_lora_rank", c.kv_lora_rank);
   k.U32("attention.key_length", c.kv_lora_rank + c.qk_rope_head_dim);
   k.U32("attention.value_length", c.kv_lora_rank);
