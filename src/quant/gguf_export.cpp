@@ -99,7 +99,7 @@ Piece ValuesPiece(std::function<Result<std::vector<float>>()> load) {
   return {1, [load = std::move(load)]() -> Result<RowReader> {
             FATHOM_ASSIGN_OR_RETURN(std::vector<float> v, load());
             auto shared = std::make_shared<std::vector<float>>(std::move(v));
-            return RowReader([shared](int64_t, float* dst) { std::memcpy(dst, shared->data(), shared->size() * 4); });
+            return RowReader([shared](int64_t, float* dst) { std::memcpy(dst, shared->data(), shared->size() * sizeof(float)); });
           }};
 }
 

@@ -67,6 +67,9 @@ void AddDeepseek(const ModelConfig& c, ArchKeys& k) {
   k.U32("expert_count", c.n_routed_experts);
   k.U32("expert_used_count", c.num_experts_per_tok);
   k.U32("expert_shared_count", c.n_shared_experts);
+  // llama.cpp ranks groups by the sum of their two best scores (V3's noaux_tc rule)
+  // whatever the model, so a V2 group_limited_greedy model (max per group) may route
+  // differently there; fathom reads the pair back as V2's rule.
   k.U32("expert_group_count", c.n_group);
   k.U32("expert_group_used_count", c.topk_group);
   k.F32("expert_weights_scale", c.routed_scaling_factor);
