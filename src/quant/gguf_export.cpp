@@ -270,7 +270,8 @@ Status PlanHfDirectory(WeightStore& store, const std::string& dir, DType target,
   const ModelConfig& c = store.config();
   std::string name = fs::path(dir).lexically_normal().filename().string();
   if (name.empty()) name = fs::path(dir).lexically_normal().parent_path().filename().string();
-  FATHOM_ASSIGN_OR_RETURN(GgufMetadata meta, GgufModelMetadata(c, name, target));
+  FATHOM_ASSIGN_OR_RETURN(GenerationConfig generation, LoadGenerationConfig(dir));
+  FATHOM_ASSIGN_OR_RETURN(GgufMetadata meta, GgufModelMetadata(c, name, target, generation));
   FATHOM_ASSIGN_OR_RETURN(json tokenizer, ReadJsonFile(fs::path(dir) / "tokenizer.json", true));
   FATHOM_ASSIGN_OR_RETURN(json tok_config, ReadJsonFile(fs::path(dir) / "tokenizer_config.json", false));
   Result<GgufMetadata> vocab = TokenizerJsonToGgufVocab(tokenizer, tok_config, c.vocab_size, ChatTemplateOf(dir, tok_config));

@@ -104,12 +104,18 @@ uint32_t LlamaFileType(DType target) {
   }
 }
 
-Result<GgufMetadata> GgufModelMetadata(const ModelConfig& c, const std::string& name, DType target) {
+Result<GgufMetadata> GgufModelMetadata(const ModelConfig& c, const std::string& name, DType target,
+                                       const GenerationConfig& generation) {
   const std::string_view arch = GgufArchitectureName(c.arch);
   GgufMetadata out;
   out.emplace_back("general.architecture", GgufValue::String(std::string(arch)));
   out.emplace_back("general.type", GgufValue::String("model"));
   out.emplace_back("general.name", GgufValue::String(name));
+  if (generation.top_k) out.emplace_back("general.sampling.top_k", GgufValue::I32(static_cast<int32_t>(*generation.top_k)));
+  if (generation.top_p) out.emplace_back("general.sampling.top_p", GgufValue::F32(static_cast<float>(*generation.top_p)));
+  if (generation.temperature) {
+    out.emplace_back("general.sampling.temp", GgufValue::F32(static_cast<float>(*generation.temperature)));
+  }
   ArchKeys k(&out, arch);
   k.U32("block_count", c.num_hidden_layers);
   k.U32("context_length", c.max_position_embeddings);
@@ -119,11 +125,12 @@ Result<GgufMetadata> GgufModelMetadata(const ModelConfig& c, const std::string& 
   k.U32("attention.head_count_kv", c.is_deepseek() ? 1 : c.num_key_value_heads);
   FATHOM_RETURN_IF_ERROR(AddRope(c, k));
   k.F32("attention.layer_norm_rms_epsilon", c.rms_norm_eps);
-  k.U32("vocab_size", c.vocab_size);
+  // The converter's Qwen2 class writes neither vocab_size nor rope.dimension_count.
+  if (c.arch != Architecture::kQwen2) k.U32("vocab_size", c.vocab_size);
   if (c.is_deepseek()) {
     AddDeepseek(c, k);
   } else {
-    k.U32("rope.dimension_count", c.head_dim);
+    if (c.arch == Architecture::kLlama) k.U32("rope.dimension_count", c.head_dim);
     k.U32("attention.key_length", c.head_dim);
     k.U32("attention.value_length", c.head_dim);
   }
@@ -136,19 +143,25 @@ std::vector<float> Llama3RopeFactors(const ModelConfig& c) {
   const RopeScaling& rs = c.rope_scaling;
   FATHOM_CHECK(rs.type == RopeType::kLlama3);
   const int64_t dim = c.head_dim;
-  const double old_ctx = rs.original_max_position_embeddings > 0 ? rs.original_max_position_embeddings : 8192;
-  const double low_wavelen = old_ctx / rs.low_freq_factor, high_wavelen = old_ctx / rs.high_freq_factor;
+  const float old_ctx = static_cast<float>(
+      rs.original_max_position_embeddings > 0 ? rs.original_max_position_embeddings : 8192);
+  const float low = static_cast<float>(rs.low_freq_factor), high = static_cast<float>(rs.high_freq_factor);
+  const float factor = static_cast<float>(rs.factor);
+  // The wavelength bounds are Python floats (double) compared with float32 wavelengths.
+  const double low_wavelen = static_cast<double>(old_ctx) / rs.low_freq_factor;
+  const double high_wavelen = static_cast<double>(old_ctx) / rs.high_freq_factor;
   std::vector<float> factors;  // (head_dim / 2)
   for (int64_t i = 0; i < dim; i += 2) {
-    const float freq = 1.0f / std::pow(static_cast<float>(c.rope_theta), static_cast<float>(i) / dim);
-    const double wavelen = 2 * std::numbers::pi / freq;
+    const float exponent = static_cast<float>(i) / static_cast<float>(dim);
+    const float freq = 1.0f / std::pow(static_cast<float>(c.rope_theta), exponent);
+    const float wavelen = static_cast<float>(2 * std::numbers::pi) / freq;
     if (wavelen < high_wavelen) {
       factors.push_back(1.0f);
     } else if (wavelen > low_wavelen) {
-      factors.push_back(static_cast<float>(rs.factor));
+      factors.push_back(factor);
     } else {
-      const double smooth = (old_ctx / wavelen - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
-      factors.push_back(static_cast<float>(1.0 / ((1 - smooth) / rs.factor + smooth)));
+      const float smooth = (old_ctx / wavelen - low) / (high - low);
+      factors.push_back(1.0f / ((1.0f - smooth) / factor + smooth));
     }
   }
   return factors;

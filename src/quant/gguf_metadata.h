@@ -14,6 +14,7 @@
 
 #include "core/dtype.h"
 #include "core/status.h"
+#include "formats/generation_config.h"
 #include "formats/gguf_value.h"
 #include "formats/model_config.h"
 
@@ -29,13 +30,17 @@ std::string_view GgufArchitectureName(Architecture arch);
 // REQUIRES: IsQuantTarget(target).
 uint32_t LlamaFileType(DType target);
 
-// general.architecture, general.type, general.name, the <arch>.* hyper-parameters,
-// general.file_type and general.quantization_version (2), in that order.
-// Unsupported for a rope scaling llama.cpp cannot express for this architecture.
-Result<GgufMetadata> GgufModelMetadata(const ModelConfig& config, const std::string& name, DType target);
+// general.architecture, general.type, general.name, general.sampling.* (the
+// generation_config.json defaults: temp, top_p, top_k), the <arch>.*
+// hyper-parameters, general.file_type and general.quantization_version (2), in
+// that order. Unsupported for a rope scaling llama.cpp cannot express for this
+// architecture.
+Result<GgufMetadata> GgufModelMetadata(const ModelConfig& config, const std::string& name, DType target,
+                                       const GenerationConfig& generation = {});
 
 // llama.cpp's rope_freqs tensor for a llama3-scaled config (head_dim / 2 values):
-// the factor each inverse frequency is divided by, as the converter computes it.
+// the factor each inverse frequency is divided by, computed in float32 as the
+// converter computes it (torch float32), so the values match its file's bit for bit.
 // REQUIRES: config.rope_scaling.type == RopeType::kLlama3.
 std::vector<float> Llama3RopeFactors(const ModelConfig& config);
 

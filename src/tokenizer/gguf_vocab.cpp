@@ -67,6 +67,20 @@ std::optional<std::string> ConfigTokenText(const json& config, const char* key) 
   return std::nullopt;
 }
 
+// Whether tokenizer.json's post-processor puts `token` first (`first`) or last
+// in a single sequence: a TemplateProcessing does iff its template starts (ends)
+// with that special token, a ByteLevel never does; nullopt for anything else.
+std::optional<bool> PostProcessorAdds(const json& post, const std::optional<std::string>& token, bool first) {
+  if (!post.is_object()) return std::nullopt;
+  const std::string type = post.value("type", "");
+  if (type == "ByteLevel") return false;
+  if (type != "TemplateProcessing" || !token) return std::nullopt;
+  const json single = post.value("single", json::array());
+  if (!single.is_array() || single.size() < 2) return false;
+  const json& end = first ? single.front() : single.back();
+  return end.is_object() && end.contains("SpecialToken") && end["SpecialToken"].value("id", "") == *token;
+}
+
 // The converter's heuristic for added tokens that ought to be control tokens even
 // though the tokenizer does not mark them special.
 bool LooksSpecial(const std::string& t) {
@@ -268,11 +282,16 @@ Result<std::vector<std::pair<std::string, GgufValue>>> TokenizerJsonToGgufVocab(
     const auto it = ids.find(*text);
     if (it != ids.end()) out.emplace_back(gguf_key, GgufValue::U32(static_cast<uint32_t>(it->second)));
   }
-  for (const char* key : {"add_bos_token", "add_eos_token"}) {
+  for (const auto& [key, token_key] : {std::pair{"add_bos_token", "bos_token"}, std::pair{"add_eos_token", "eos_token"}}) {
+    std::optional<bool> add;
     if (tokenizer_config_json.is_object() && tokenizer_config_json.contains(key) &&
         tokenizer_config_json[key].is_boolean()) {
-      out.emplace_back(std::string("tokenizer.ggml.") + key, GgufValue::Bool(tokenizer_config_json[key].get<bool>()));
+      add = tokenizer_config_json[key].get<bool>();
+    } else {
+      add = PostProcessorAdds(tokenizer_json.value("post_processor", json()), ConfigTokenText(tokenizer_config_json, token_key),
+                              std::string_view(key) == "add_bos_token");
     }
+    if (add) out.emplace_back(std::string("tokenizer.ggml.") + key, GgufValue::Bool(*add));
   }
   if (!chat_template.empty()) out.emplace_back("tokenizer.chat_template", GgufValue::String(chat_template));
   return out;

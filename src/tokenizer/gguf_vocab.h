@@ -40,7 +40,10 @@ std::optional<std::string> GgufPreTokenizerFor(const nlohmann::json& tokenizer_j
 // The tokenizer.ggml.* keys llama.cpp's converter writes for a byte-level BPE
 // tokenizer (in its order): model "gpt2", pre, tokens, token_type, merges, the
 // bos/eos/unknown/padding ids tokenizer_config.json names, add_bos_token /
-// add_eos_token when it sets them, and chat_template. Tokens run to `vocab_size`
+// add_eos_token, and chat_template. add_*_token follow tokenizer_config.json when
+// it sets them, as transformers' LlamaTokenizerFast does (gguf-py prefers a
+// ByteLevel post-processor's "add nothing"; the two disagree only for fathom's
+// built-in vocab), else what tokenizer.json's post-processor adds. Tokens run to `vocab_size`
 // (the model's embedding rows): ids the tokenizer lacks become "[PAD<id>]" of type
 // UNUSED, as the converter pads them. Added tokens are CONTROL when special (or
 // shaped like "<|...|>"), USER_DEFINED otherwise. `chat_template` empty: none.

@@ -14,7 +14,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <cstring>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -207,6 +209,63 @@ std::vector<TinyModelSpec> Specs() {
 
 INSTANTIATE_TEST_SUITE_P(Families, GgufExportTest, ::testing::ValuesIn(Specs()),
                          [](const ::testing::TestParamInfo<TinyModelSpec>& info) { return info.param.Name(); });
+
+// llama.cpp's own convert_hf_to_gguf.py output for the same synthetic models
+// (tests/fixtures/logits/*.gguf, seed 1): every tensor must come out with the same
+// name, type, shape and bytes, and every key with the same type and value, but
+// for the keys we knowingly write differently.
+struct ConverterCase {
+  std::string fixture;
+  TinyModelSpec spec;
+  DType target;  // the converter's --outtype
+};
+
+TEST(GgufExportConverterParityTest, SameTensorsAndKeysAsConvertHfToGguf) {
+  const std::filesystem::path fixtures = std::filesystem::path(FATHOM_SOURCE_DIR) / "tests" / "fixtures" / "logits";
+  const ConverterCase cases[] = {
+      {"qwen2-tiny", {Architecture::kQwen2, "tiny", DType::kF32}, DType::kF32},
+      {"llama-tiny", {Architecture::kLlama, "tiny", DType::kF32}, DType::kF32},
+      {"llama-tiny-tied", {Architecture::kLlama, "tiny-tied", DType::kBF16}, DType::kBF16},
+      {"v2-tiny", {Architecture::kDeepseekV2, "tiny", DType::kF32}, DType::kF32},
+      {"v3-tiny", {Architecture::kDeepseekV3, "tiny", DType::kF32}, DType::kF32},
+  };
+  // general.name: the converter title-cases the directory name; size_label: not
+  // written; add_bos_token: we follow tokenizer_config.json as transformers does;
+  // q_lora_rank 0: llama.cpp needs it for a Lite model of other than 26/27 layers.
+  const std::set<std::string> knowingly_different = {"general.name", "general.size_label",
+                                                     "tokenizer.ggml.add_bos_token", "deepseek2.attention.q_lora_rank"};
+  for (const ConverterCase& c : cases) {
+    SCOPED_TRACE(c.fixture);
+    SynthModelDir dir(c.spec, /*seed=*/1);
+    ASSERT_TRUE(dir.status().ok()) << dir.status().ToString();
+    testing_util::ScopedTempDir out;
+    ASSERT_TRUE(Export(dir.path(), out.File("m.gguf"), c.target).ok());
+    Result<GgufFile> ours = GgufFile::Open(out.File("m.gguf"));
+    Result<GgufFile> theirs = GgufFile::Open((fixtures / (c.fixture + ".gguf")).string());
+    ASSERT_TRUE(ours.ok() && theirs.ok());
+    ASSERT_EQ(ours->tensors().size(), theirs->tensors().size());
+    for (const GgufTensorInfo& t : theirs->tensors()) {
+      const GgufTensorInfo* o = ours->FindTensor(t.name);
+      ASSERT_NE(o, nullptr) << t.name;
+      EXPECT_EQ(o->dtype, t.dtype) << t.name;
+      EXPECT_EQ(o->ne, t.ne) << t.name;
+      if (o->num_bytes == t.num_bytes) {
+        EXPECT_EQ(std::memcmp(o->data, t.data, t.num_bytes), 0) << t.name;
+      }
+    }
+    for (const auto& [key, value] : theirs->metadata()) {
+      if (knowingly_different.contains(key)) continue;
+      const GgufValue* o = ours->Find(key);
+      ASSERT_NE(o, nullptr) << key;
+      EXPECT_TRUE(*o == value) << key;
+    }
+    for (const auto& [key, value] : ours->metadata()) {
+      if (!knowingly_different.contains(key)) {
+        EXPECT_NE(theirs->Find(key), nullptr) << "extra key " << key;
+      }
+    }
+  }
+}
 
 TEST(GgufExportK256Test, KQuantTensorsAreReallyKQuants) {
   SynthModelDir dir({Architecture::kLlama, "small-k256"});
