@@ -20,6 +20,7 @@ constexpr Command kCommands[] = {
     {"detokenize", DetokenizeCommand, "detokenize --model M [--skip-special]: a JSON array of ids on stdin to text"},
     {"run", RunCommand, "run --model M --prompt TEXT [--chat] [-n N] [--temp T] [--seed S]: generate, streaming"},
     {"logits", LogitsCommand, "logits --model M --tokens 1,2,3 [--all]: float32 logits of the last (every) position"},
+    {"quantize", QuantizeCommand, "quantize IN OUT.gguf TYPE [--threads N]: write a llama.cpp GGUF (q8_0, q4_k, f16, ...)"},
 };
 
 void PrintUsage() {

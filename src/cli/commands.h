@@ -18,6 +18,7 @@ int TokenizeCommand(const Args& args);
 int DetokenizeCommand(const Args& args);
 int LogitsCommand(const Args& args);
 int RunCommand(const Args& args);
+int QuantizeCommand(const Args& args);
 
 int Main(int argc, char** argv);
 

@@ -136,6 +136,13 @@ constexpr std::string_view kTinyV3Fp8 = R"({
                           "weight_block_size": [128, 128]},
   "rms_norm_eps": 1e-06, "tie_word_embeddings": false})";
 
+// Rows of 256 and 512 values, whole numbers of the 256-value K-quant super-blocks,
+// so quantize tests exercise real Q4_K / Q6_K tensors (tiny presets fall back to Q8_0).
+constexpr std::string_view kSmallK256Llama = R"({
+  "model_type": "llama", "hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 2,
+  "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 512, "max_position_embeddings": 512,
+  "rope_theta": 10000.0, "rms_norm_eps": 1e-05, "tie_word_embeddings": false})";
+
 const std::vector<PresetEntry>& Entries() {
   static const std::vector<PresetEntry> entries = {
       {{"r1-distill-qwen-1.5b", Architecture::kQwen2, "DeepSeek-R1-Distill-Qwen-1.5B"}, kQwen15B},
@@ -151,6 +158,7 @@ const std::vector<PresetEntry>& Entries() {
       {{"tiny-grouped", Architecture::kDeepseekV2, "q_lora_rank, group-limited greedy routing"}, kTinyV2Grouped},
       {{"tiny", Architecture::kDeepseekV3, "sigmoid noaux_tc routing in groups, YaRN, one MTP layer"}, kTinyV3},
       {{"tiny-fp8", Architecture::kDeepseekV3, "as tiny, FP8 e4m3 weights in 128x128 blocks"}, kTinyV3Fp8},
+      {{"small-k256", Architecture::kLlama, "hidden 256, rows K-quants fit (quantize tests)"}, kSmallK256Llama},
   };
   return entries;
 }
