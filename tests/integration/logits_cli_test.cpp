@@ -33,15 +33,8 @@ class LogitsCliTest : public ::testing::Test {
     return out["logits"].get<std::vector<std::vector<float>>>();
   }
 
-  // Runs a command that must fail: returns its stderr after checking the exit
-  // code and that it is one "fathom: " line with nothing on stdout.
   std::string Failure(const std::string& args, int want_exit) {
-    const RunResult r = RunFathom(args);
-    EXPECT_EQ(r.exit_code, want_exit) << args << "\n" << r.err;
-    EXPECT_EQ(r.out, "") << args;
-    EXPECT_TRUE(r.err.starts_with("fathom: ")) << r.err;
-    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
-    return r.err;
+    return ::fathom::testing::ExpectOneLineFailure(args, want_exit);
   }
 
   TinyModel model_{{Architecture::kQwen2, "tiny-tied"}};

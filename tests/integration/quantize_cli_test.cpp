@@ -26,12 +26,7 @@ class QuantizeCliTest : public ::testing::Test {
   void SetUp() override { ASSERT_TRUE(model_.status().ok()) << model_.status().ToString(); }
 
   std::string Failure(const std::string& args, int want_exit) {
-    const RunResult r = RunFathom(args);
-    EXPECT_EQ(r.exit_code, want_exit) << args << "\n" << r.err;
-    EXPECT_EQ(r.out, "") << args;
-    EXPECT_TRUE(r.err.starts_with("fathom: ")) << r.err;
-    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
-    return r.err;
+    return ::fathom::testing::ExpectOneLineFailure(args, want_exit);
   }
 
   testing_util::SynthModelDir model_{{Architecture::kDeepseekV3, "tiny"}};

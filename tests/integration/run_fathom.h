@@ -11,6 +11,8 @@
 #include <iterator>
 #include <string>
 
+#include <gtest/gtest.h>
+
 namespace fathom::testing {
 
 struct RunResult {
@@ -40,6 +42,17 @@ inline RunResult RunFathom(const std::string& args, const std::string& stdin_tex
   fs::remove(in_file);
   fs::remove(err_file);
   return r;
+}
+
+// Runs a command that must fail: returns its stderr after checking the exit code
+// and that it is one "fathom: " line with nothing on stdout.
+inline std::string ExpectOneLineFailure(const std::string& args, int want_exit) {
+  const RunResult r = RunFathom(args);
+  EXPECT_EQ(r.exit_code, want_exit) << args << "\n" << r.err;
+  EXPECT_EQ(r.out, "") << args;
+  EXPECT_TRUE(r.err.starts_with("fathom: ")) << r.err;
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
+  return r.err;
 }
 
 }  // namespace fathom::testing
