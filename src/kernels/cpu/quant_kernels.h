@@ -1,0 +1,48 @@
+// Tile kernels for quantized weights times 8-bit activations, one set per ISA:
+// each computes a small (activation rows) x (weight rows) tile of y = x W^T with
+// integer dot products per block and one float multiply-add per block.
+//
+// Non-obvious rule: every set multiplies exactly the same integers (the weight
+// quants and the ActQ8Block / ActQ8KBlock quants), so sets differ only in the
+// order float32 partial sums are added: results agree to rounding, not bits.
+// Q8_0 and Q4_0 weights pair with ActQ8Block rows, Q4_K and Q6_K with ActQ8KBlock.
+#pragma once
+
+#include <cstdint>
+
+namespace fathom::cpu {
+
+// The most activation rows any tile kernel handles at once.
+constexpr int kMaxTileRows = 4;
+
+// y[r * y_stride + c] = dot(activation row r, weight row c) + (bias ? bias[c] : 0)
+// for r < rows, c < cols, where activation row r starts at a + r * a_stride bytes
+// and weight row c at w + c * w_stride bytes, each `num_blocks` blocks long (one
+// ActQ8KBlock per K-quant block, one ActQ8Block per Q8_0/Q4_0 block). rows and
+// cols are fixed per function (see QuantTileKernels). Thread-safe; no allocation.
+using QuantTileFn = void (*)(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t a_stride,
+                             int64_t num_blocks, const float* bias, float* y, int64_t y_stride);
+
+// The tile kernels for one weight type on one ISA.
+// Invariants: 1 <= max_rows <= kMaxTileRows; max_cols >= 1; every entry non-null.
+struct QuantTileKernels {
+  int max_rows;                    // activation rows of a full tile
+  int max_cols;                    // weight rows of a full tile
+  QuantTileFn tile[kMaxTileRows];  // tile[r - 1]: r activation rows x max_cols weight rows
+  QuantTileFn column[kMaxTileRows];  // column[r - 1]: r activation rows x 1 weight row
+};
+
+struct QuantKernelSet {
+  QuantTileKernels q8_0;
+  QuantTileKernels q4_0;
+  QuantTileKernels q4_k;
+  QuantTileKernels q6_k;
+};
+
+// Returns the kernels of each ISA. REQUIRES for the vector ones: the CPU supports
+// that ISA when they are called (obtaining the set is always safe).
+const QuantKernelSet& ScalarQuantKernels();
+const QuantKernelSet& Avx2QuantKernels();
+const QuantKernelSet& Avx512QuantKernels();
+
+}  // namespace fathom::cpu
