@@ -10,6 +10,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -26,7 +27,8 @@
 namespace fathom::cpu {
 namespace {
 
-constexpr int kThreads = 2;
+// FATHOM_BENCH_THREADS overrides, e.g. 1 to time one core by its CPU time on a busy machine.
+const int kThreads = std::getenv("FATHOM_BENCH_THREADS") != nullptr ? std::atoi(std::getenv("FATHOM_BENCH_THREADS")) : 2;
 constexpr int64_t kColdBytes = 128 << 20;  // > L3, so decode streams from DRAM
 
 ThreadPool& Pool() {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 namespace fathom::cpu {
 
@@ -24,11 +25,13 @@ using QuantTileFn = void (*)(const uint8_t* w, int64_t w_stride, const uint8_t* 
                              int64_t num_blocks, const float* bias, float* y, int64_t y_stride);
 
 // The tile kernels for one weight type on one ISA.
-// Invariants: 1 <= max_rows <= kMaxTileRows; max_cols >= 1; every entry non-null.
+// Invariants: 1 <= max_rows <= kMaxTileRows; each cols[r - 1] >= 1 and divides
+// max_cols; every entry non-null.
 struct QuantTileKernels {
-  int max_rows;                    // activation rows of a full tile
-  int max_cols;                    // weight rows of a full tile
-  QuantTileFn tile[kMaxTileRows];  // tile[r - 1]: r activation rows x max_cols weight rows
+  int max_rows;                      // activation rows of a full tile
+  int max_cols;                      // the largest of cols
+  int cols[kMaxTileRows];            // cols[r - 1]: weight rows of a full tile with r activation rows
+  QuantTileFn tile[kMaxTileRows];    // tile[r - 1]: r activation rows x cols[r - 1] weight rows
   QuantTileFn column[kMaxTileRows];  // column[r - 1]: r activation rows x 1 weight row
 };
 
@@ -38,6 +41,23 @@ struct QuantKernelSet {
   QuantTileKernels q4_k;
   QuantTileKernels q6_k;
 };
+
+// Unpacks the eight 6-bit scales and mins of a Q4_K block (layout in
+// quant_blocks.h) one per byte: byte j of *scales is sc[j], of *mins m[j]. Four
+// bytes at a time in general-purpose registers, so vector code can load the result
+// without the store-forwarding stall of byte-wise stores. Plain integer code, safe
+// to inline into any kernel set.
+inline void UnpackQ4KScaleBytes(const uint8_t* packed /*(12)*/, uint64_t* scales, uint64_t* mins) {
+  uint32_t u[3];
+  std::memcpy(u, packed, sizeof u);
+  constexpr uint32_t kLow6 = 0x3F3F3F3F, kLow4 = 0x0F0F0F0F, kTop2 = 0x03030303;
+  const uint32_t sc_lo = u[0] & kLow6;
+  const uint32_t mn_lo = u[1] & kLow6;
+  const uint32_t sc_hi = (u[2] & kLow4) | (((u[0] >> 6) & kTop2) << 4);
+  const uint32_t mn_hi = ((u[2] >> 4) & kLow4) | (((u[1] >> 6) & kTop2) << 4);
+  *scales = sc_lo | (uint64_t{sc_hi} << 32);
+  *mins = mn_lo | (uint64_t{mn_hi} << 32);
+}
 
 // Returns the kernels of each ISA. REQUIRES for the vector ones: the CPU supports
 // that ISA when they are called (obtaining the set is always safe).

@@ -130,21 +130,16 @@ FATHOM_AVX2 void TileQ4_K(const uint8_t* w, int64_t w_stride, const uint8_t* a, 
   for (int r = 0; r < R; ++r)
     for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
   for (int64_t b = 0; b < num_blocks; ++b) {
-    uint8_t sc[C][8];
-    __m256i mins[C];  // (16) int16: min j / 2 for each 16-value sum j
+    uint64_t sc[C];   // (8) bytes: 6-bit sub-block scales
+    __m256i mins[C];  // (16) int16: min of sub-block j / 2 for each 16-value sum j
     float wd[C], wdmin[C];
     const uint8_t* blk[C];
     for (int c = 0; c < C; ++c) {
       blk[c] = w + c * w_stride + b * sizeof(BlockQ4_K);
-      const uint8_t* s = blk[c] + offsetof(BlockQ4_K, scales);
-      uint8_t mn[16];
-      for (int j = 0; j < 4; ++j) {
-        sc[c][j] = s[j] & 63;
-        sc[c][j + 4] = (s[j + 8] & 0x0F) | ((s[j] >> 6) << 4);
-        mn[2 * j] = mn[2 * j + 1] = s[j + 4] & 63;
-        mn[2 * j + 8] = mn[2 * j + 9] = (s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4);
-      }
-      mins[c] = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(mn)));
+      uint64_t mn;
+      UnpackQ4KScaleBytes(blk[c] + offsetof(BlockQ4_K, scales), &sc[c], &mn);
+      const __m128i m8 = _mm_cvtsi64_si128(static_cast<long long>(mn));
+      mins[c] = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
       wd[c] = LoadF16(blk[c] + offsetof(BlockQ4_K, d));
       wdmin[c] = LoadF16(blk[c] + offsetof(BlockQ4_K, dmin));
     }
@@ -162,8 +157,8 @@ FATHOM_AVX2 void TileQ4_K(const uint8_t* w, int64_t w_stride, const uint8_t* a, 
           const __m256i raw = Load256(blk[c] + offsetof(BlockQ4_K, qs) + 32 * p);
           const __m256i lo = _mm256_maddubs_epi16(_mm256_and_si256(raw, low4), a_lo);
           const __m256i hi = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(raw, 4), low4), a_hi);
-          isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(lo, _mm256_set1_epi16(sc[c][2 * p])));
-          isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(hi, _mm256_set1_epi16(sc[c][2 * p + 1])));
+          isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(lo, _mm256_set1_epi16(static_cast<int16_t>((sc[c] >> (16 * p)) & 0xFF))));
+          isum[c] = _mm256_add_epi32(isum[c], _mm256_madd_epi16(hi, _mm256_set1_epi16(static_cast<int16_t>((sc[c] >> (16 * p + 8)) & 0xFF))));
         }
       }
       for (int c = 0; c < C; ++c) {
@@ -236,11 +231,15 @@ FATHOM_AVX2 void TileQ6_K(const uint8_t* w, int64_t w_stride, const uint8_t* a, 
 
 using TileFn = void (*)(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, const float*, float*, int64_t);
 
-template <template <int, int> class Kernel, int C>
+// Decode (one activation row) may take more weight rows per tile than prefill:
+// with no activation rows to share each weight block, more independent rows
+// in flight hide the latency of each row's accumulation chain.
+template <template <int, int> class Kernel, int C, int kDecodeCols = C>
 constexpr QuantTileKernels MakeKernels() {
   return {.max_rows = 4,
-          .max_cols = C,
-          .tile = {Kernel<1, C>::kFn, Kernel<2, C>::kFn, Kernel<3, C>::kFn, Kernel<4, C>::kFn},
+          .max_cols = C > kDecodeCols ? C : kDecodeCols,
+          .cols = {kDecodeCols, C, C, C},
+          .tile = {Kernel<1, kDecodeCols>::kFn, Kernel<2, C>::kFn, Kernel<3, C>::kFn, Kernel<4, C>::kFn},
           .column = {Kernel<1, 1>::kFn, Kernel<2, 1>::kFn, Kernel<3, 1>::kFn, Kernel<4, 1>::kFn}};
 }
 

@@ -66,6 +66,13 @@ FATHOM_AVX512 inline __m512i SplitEpi32(int32_t lo, int32_t hi) {
 alignas(64) constexpr int16_t kLaneOver8[32] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
                                                 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3};
 
+// kScaleIndexQ4K[p]: int16 lanes 0-15 pick scale 2p, lanes 16-31 scale 2p + 1.
+alignas(64) constexpr int16_t kScaleIndexQ4K[4][32] = {
+    {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
+    {2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3},
+    {4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5},
+    {6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7}};
+
 template <int R, int C>
 FATHOM_AVX512 inline void StoreTile(const __m512 (&acc)[R][C], const float* bias, float* y, int64_t y_stride) {
   for (int r = 0; r < R; ++r) {
@@ -155,26 +162,16 @@ FATHOM_AVX512 void TileQ4_K(const uint8_t* w, int64_t w_stride, const uint8_t* a
     for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
   for (int64_t b = 0; b < num_blocks; ++b) {
     const uint8_t* blk[C];
-    __m512i scale[C][4];  // (32) int16 per 64 values
+    __m512i sc16[C];      // (8) int16 sub-block scales in the low lanes
     __m256i mins[C];      // (16) int16: min of sub-block j / 2 per 16-value sum
     float wd[C], wdmin[C];
     for (int c = 0; c < C; ++c) {
       blk[c] = w + c * w_stride + b * sizeof(BlockQ4_K);
-      const uint8_t* s = blk[c] + offsetof(BlockQ4_K, scales);
-      uint8_t sc[16] = {}, mn[16];
-      for (int j = 0; j < 4; ++j) {
-        sc[j] = s[j] & 63;
-        sc[j + 4] = (s[j + 8] & 0x0F) | ((s[j] >> 6) << 4);
-        mn[2 * j] = mn[2 * j + 1] = s[j + 4] & 63;
-        mn[2 * j + 8] = mn[2 * j + 9] = (s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4);
-      }
-      const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc))));
-      for (int p = 0; p < 4; ++p) {
-        const __m512i idx = _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16(static_cast<short>(2 * p)),
-                                                    _mm512_set1_epi16(static_cast<short>(2 * p + 1)));
-        scale[c][p] = _mm512_permutexvar_epi16(idx, sc16);
-      }
-      mins[c] = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(mn)));
+      uint64_t sc, mn;
+      UnpackQ4KScaleBytes(blk[c] + offsetof(BlockQ4_K, scales), &sc, &mn);
+      sc16[c] = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(sc))));
+      const __m128i m8 = _mm_cvtsi64_si128(static_cast<long long>(mn));
+      mins[c] = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
       wd[c] = LoadF16(blk[c] + offsetof(BlockQ4_K, d));
       wdmin[c] = LoadF16(blk[c] + offsetof(BlockQ4_K, dmin));
     }
@@ -182,15 +179,16 @@ FATHOM_AVX512 void TileQ4_K(const uint8_t* w, int64_t w_stride, const uint8_t* a
     for (int r = 0; r < R; ++r)
       for (int c = 0; c < C; ++c) isum[r][c] = _mm512_setzero_si512();
     for (int p = 0; p < 4; ++p) {
-      __m512i q[C];
+      __m512i q[C], scale[C];
       for (int c = 0; c < C; ++c) {
         const __m512i raw = _mm512_broadcast_i64x4(Load256(blk[c] + offsetof(BlockQ4_K, qs) + 32 * p));
         q[c] = _mm512_and_si512(_mm512_srlv_epi16(raw, nibble_shift), low4);
+        scale[c] = _mm512_permutexvar_epi16(Load512(kScaleIndexQ4K[p]), sc16[c]);
       }
       for (int r = 0; r < R; ++r) {
         const __m512i aq = Load512(a + r * a_stride + b * sizeof(ActQ8KBlock) + offsetof(ActQ8KBlock, qs) + 64 * p);
         for (int c = 0; c < C; ++c) {
-          isum[r][c] = _mm512_dpwssd_epi32(isum[r][c], _mm512_maddubs_epi16(q[c], aq), scale[c][p]);
+          isum[r][c] = _mm512_dpwssd_epi32(isum[r][c], _mm512_maddubs_epi16(q[c], aq), scale[c]);
         }
       }
     }
@@ -275,11 +273,15 @@ FATHOM_AVX512 void TileQ6_K(const uint8_t* w, int64_t w_stride, const uint8_t* a
 
 using TileFn = void (*)(const uint8_t*, int64_t, const uint8_t*, int64_t, int64_t, const float*, float*, int64_t);
 
-template <template <int, int> class Kernel, int C>
+// Decode (one activation row) may take more weight rows per tile than prefill:
+// with no activation rows to share each weight block, more independent rows
+// in flight hide the latency of each row's accumulation chain.
+template <template <int, int> class Kernel, int C, int kDecodeCols = C>
 constexpr QuantTileKernels MakeKernels() {
   return {.max_rows = 4,
-          .max_cols = C,
-          .tile = {Kernel<1, C>::kFn, Kernel<2, C>::kFn, Kernel<3, C>::kFn, Kernel<4, C>::kFn},
+          .max_cols = C > kDecodeCols ? C : kDecodeCols,
+          .cols = {kDecodeCols, C, C, C},
+          .tile = {Kernel<1, kDecodeCols>::kFn, Kernel<2, C>::kFn, Kernel<3, C>::kFn, Kernel<4, C>::kFn},
           .column = {Kernel<1, 1>::kFn, Kernel<2, 1>::kFn, Kernel<3, 1>::kFn, Kernel<4, 1>::kFn}};
 }
 
@@ -291,10 +293,10 @@ template <int R, int C> struct Q6_K { static constexpr TileFn kFn = TileQ6_K<R, 
 }  // namespace
 
 const QuantKernelSet& Avx512QuantKernels() {
-  static constexpr QuantKernelSet kSet = {.q8_0 = MakeKernels<Q8_0, 4>(),
-                                          .q4_0 = MakeKernels<Q4_0, 4>(),
-                                          .q4_k = MakeKernels<Q4_K, 2>(),
-                                          .q6_k = MakeKernels<Q6_K, 2>()};
+  static constexpr QuantKernelSet kSet = {.q8_0 = MakeKernels<Q8_0, 4, 8>(),
+                                          .q4_0 = MakeKernels<Q4_0, 4, 8>(),
+                                          .q4_k = MakeKernels<Q4_K, 4>(),
+                                          .q6_k = MakeKernels<Q6_K, 2, 4>()};
   return kSet;
 }
 

@@ -128,6 +128,7 @@ template <DotFn kDot>
 constexpr QuantTileKernels MakeKernels() {
   return {.max_rows = kMaxTileRows,
           .max_cols = 1,
+          .cols = {1, 1, 1, 1},
           .tile = {Tile<kDot, 1>, Tile<kDot, 2>, Tile<kDot, 3>, Tile<kDot, 4>},
           .column = {Tile<kDot, 1>, Tile<kDot, 2>, Tile<kDot, 3>, Tile<kDot, 4>}};
 }

@@ -75,8 +75,9 @@ void RunPanels(const Problem& p, int64_t panel_begin, int64_t panel_end) {
       const int rows = static_cast<int>(std::min<int64_t>(kern.max_rows, p.m - i0));
       const uint8_t* a = p.a + i0 * p.a_row_bytes;
       float* y = p.y + i0 * p.n;
+      const int64_t cols = kern.cols[rows - 1];
       int64_t j = j_begin;
-      for (; j + kern.max_cols <= j_end; j += kern.max_cols) {
+      for (; j + cols <= j_end; j += cols) {
         kern.tile[rows - 1](p.w + j * p.w_row_bytes, p.w_row_bytes, a, p.a_row_bytes, p.num_blocks,
                             p.bias != nullptr ? p.bias + j : nullptr, y + j, p.n);
       }
