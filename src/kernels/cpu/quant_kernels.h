@@ -24,6 +24,36 @@ constexpr int kMaxTileRows = 4;
 using QuantTileFn = void (*)(const uint8_t* w, int64_t w_stride, const uint8_t* a, int64_t a_stride,
                              int64_t num_blocks, const float* bias, float* y, int64_t y_stride);
 
+// Weight rows per packed panel.
+constexpr int kPanelCols = 32;
+
+// Packs weight rows [0, rows) of a panel (row c at w + c * w_stride bytes,
+// num_blocks blocks each) into `packed` (num_blocks * packed_block_bytes bytes),
+// an interleaved layout in which four consecutive quants of 32 rows fill one
+// 128-byte line, so one vector instruction advances 16 rows at once. Rows
+// [rows, kPanelCols) are packed as zeros. REQUIRES: 1 <= rows <= kPanelCols.
+using QuantPackFn = void (*)(const uint8_t* w, int64_t w_stride, int rows, int64_t num_blocks, uint8_t* packed);
+
+// y[r * y_stride + c] = dot(activation row r, packed row c) + (bias ? bias[c] : 0)
+// for r below the function's fixed row count and c < cols (<= kPanelCols).
+using QuantPanelFn = void (*)(const uint8_t* packed, const uint8_t* a, int64_t a_stride, int64_t num_blocks,
+                              const float* bias, float* y, int64_t y_stride, int cols);
+
+// Kernels on packed panels, for prefill, where packing a panel once pays for
+// itself over many activation rows. Invariants: every entry non-null.
+struct QuantPanelKernels {
+  int64_t packed_block_bytes;          // packed bytes per weight block of the panel
+  QuantPackFn pack;
+  QuantPanelFn tile[kMaxTileRows];     // tile[r - 1]: r activation rows x kPanelCols rows
+};
+
+struct QuantPanelSet {
+  QuantPanelKernels q8_0;
+  QuantPanelKernels q4_0;
+  QuantPanelKernels q4_k;
+  QuantPanelKernels q6_k;
+};
+
 // The tile kernels for one weight type on one ISA.
 // Invariants: 1 <= max_rows <= kMaxTileRows; each cols[r - 1] >= 1 and divides
 // max_cols; every entry non-null.
@@ -64,5 +94,9 @@ inline void UnpackQ4KScaleBytes(const uint8_t* packed /*(12)*/, uint64_t* scales
 const QuantKernelSet& ScalarQuantKernels();
 const QuantKernelSet& Avx2QuantKernels();
 const QuantKernelSet& Avx512QuantKernels();
+
+// Returns the packed-panel kernels (AVX-512 VNNI only; the other ISAs have none).
+// REQUIRES: as above when they are called.
+const QuantPanelSet& Avx512QuantPanels();
 
 }  // namespace fathom::cpu

@@ -17,6 +17,9 @@ constexpr int64_t kPanelBytes = 256 << 10;
 constexpr int64_t kPanelsPerThread = 4;
 // Activation rows per quantization task when quantizing in parallel.
 constexpr int64_t kQuantizeGrain = 8;
+// From this many activation rows on, packing each weight panel (where the ISA
+// has packed kernels) costs less than it saves.
+constexpr int64_t kPackMinRows = 8;
 
 const QuantKernelSet& KernelsFor(Isa isa) {
   switch (isa) {
@@ -25,6 +28,18 @@ const QuantKernelSet& KernelsFor(Isa isa) {
     case Isa::kScalar: break;
   }
   return ScalarQuantKernels();
+}
+
+// Returns null where the ISA has no packed-panel kernels.
+const QuantPanelKernels* PanelKernelsFor(Isa isa, DType dtype) {
+  if (isa != Isa::kAvx512) return nullptr;
+  const QuantPanelSet& set = Avx512QuantPanels();
+  switch (dtype) {
+    case DType::kQ8_0: return &set.q8_0;
+    case DType::kQ4_0: return &set.q4_0;
+    case DType::kQ4_K: return &set.q4_k;
+    default: FATHOM_CHECK(dtype == DType::kQ6_K); return &set.q6_k;
+  }
 }
 
 const QuantTileKernels& TileKernelsFor(const QuantKernelSet& set, DType dtype) {
@@ -40,6 +55,7 @@ const QuantTileKernels& TileKernelsFor(const QuantKernelSet& set, DType dtype) {
 // holding the task fits its small-object buffer (no allocation per call).
 struct Problem {
   const QuantTileKernels* kernels;
+  const QuantPanelKernels* panels;  // null: use the tile kernels
   const uint8_t* w;         // (n, w_row_bytes)
   int64_t w_row_bytes;
   uint8_t* a;               // (m, a_row_bytes): quantized activations
@@ -89,6 +105,26 @@ void RunPanels(const Problem& p, int64_t panel_begin, int64_t panel_end) {
   }
 }
 
+// Panels of kPanelCols weight rows, each packed once into per-thread scratch and
+// then run against every group of activation rows.
+void RunPackedPanels(const Problem& p, int64_t panel_begin, int64_t panel_end) {
+  const QuantPanelKernels& kern = *p.panels;
+  // Grow-only per thread, like the activation scratch.
+  thread_local std::vector<uint8_t> packed;
+  const size_t packed_bytes = static_cast<size_t>(p.num_blocks * kern.packed_block_bytes);
+  if (packed.size() < packed_bytes) packed.resize(packed_bytes);
+  for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
+    const int64_t j = panel * kPanelCols;
+    const int cols = static_cast<int>(std::min<int64_t>(kPanelCols, p.n - j));
+    kern.pack(p.w + j * p.w_row_bytes, p.w_row_bytes, cols, p.num_blocks, packed.data());
+    for (int64_t i0 = 0; i0 < p.m; i0 += kMaxTileRows) {
+      const int rows = static_cast<int>(std::min<int64_t>(kMaxTileRows, p.m - i0));
+      kern.tile[rows - 1](packed.data(), p.a + i0 * p.a_row_bytes, p.a_row_bytes, p.num_blocks,
+                          p.bias != nullptr ? p.bias + j : nullptr, p.y + i0 * p.n + j, p.n, cols);
+    }
+  }
+}
+
 }  // namespace
 
 bool IsQuantMatMulDType(DType dtype) {
@@ -110,8 +146,10 @@ void QuantMatMul(ThreadPool& pool, const float* x, int64_t m, int64_t k, const T
   thread_local std::vector<uint8_t> act_scratch;
   if (act_scratch.size() < static_cast<size_t>(m * a_row_bytes)) act_scratch.resize(m * a_row_bytes);
 
-  const QuantTileKernels& kernels = TileKernelsFor(KernelsFor(ActiveIsa()), w.dtype());
+  const Isa isa = ActiveIsa();
+  const QuantTileKernels& kernels = TileKernelsFor(KernelsFor(isa), w.dtype());
   Problem p = {.kernels = &kernels,
+               .panels = m >= kPackMinRows ? PanelKernelsFor(isa, w.dtype()) : nullptr,
                .w = static_cast<const uint8_t*>(w.data()),
                .w_row_bytes = num_blocks * info.block_bytes,
                .a = act_scratch.data(),
@@ -131,6 +169,12 @@ void QuantMatMul(ThreadPool& pool, const float* x, int64_t m, int64_t k, const T
     pool.ParallelFor(m, kQuantizeGrain, [pp](int64_t begin, int64_t end) { QuantizeRows(*pp, begin, end); });
   } else {
     QuantizeRows(p, 0, m);
+  }
+
+  if (p.panels != nullptr) {
+    pool.ParallelFor((n + kPanelCols - 1) / kPanelCols, 1,
+                     [pp](int64_t begin, int64_t end) { RunPackedPanels(*pp, begin, end); });
+    return;
   }
 
   // Panels fit L2 and are numerous enough to balance the threads.

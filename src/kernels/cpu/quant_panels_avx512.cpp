@@ -1,0 +1,299 @@
+// AVX-512 VNNI kernels on packed weight panels: 32 weight rows interleaved four
+// quants at a time, so each int32 lane of a vpdpbusd accumulates one weight row's
+// whole block (or sub-block) and the float scaling happens once per block per 16
+// rows instead of once per 16 products. Prefill only: the panel is packed per
+// call, which a few hundred activation rows repay many times over.
+//
+// Non-obvious rule: packed quants are unsigned (Q8_0 stored + 128, Q4_0 and Q4_K
+// as stored, Q6_K as stored 0-63) and the offsets come back out through the
+// activation block sums, seeded into each lane before the dot products.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstring>
+
+#include "core/float_formats.h"
+#include "core/quant_blocks.h"
+#include "kernels/cpu/q8_activation.h"
+#include "kernels/cpu/quant_kernels.h"
+
+#define FATHOM_AVX512 \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,avx2,fma,f16c")))
+
+namespace fathom::cpu {
+namespace {
+
+// Packed block layouts (per kPanelCols = 32 weight rows):
+//   quants: (values / 4) groups x 32 rows x 4 bytes, 128 bytes per group
+//   then float32 tables, (entries) x 32 rows each.
+constexpr int64_t kGroupBytes = 4 * kPanelCols;
+constexpr int64_t kQ8PackedBytes = 8 * kGroupBytes + 4 * kPanelCols;                  // quants, d
+constexpr int64_t kQ4KPackedBytes = 64 * kGroupBytes + 2 * 8 * 4 * kPanelCols;        // quants, d*sc, dmin*m
+constexpr int64_t kQ6KPackedBytes = 64 * kGroupBytes + 16 * 4 * kPanelCols;           // quants, d*sc
+
+float LoadF16(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, sizeof h);
+  return F16ToF32(h);
+}
+
+// Writes `count` unsigned quants of row c (values[0, count)) into their groups.
+inline void Scatter(const uint8_t* values, int count, int c, uint8_t* quants) {
+  for (int g = 0; g < count / 4; ++g) std::memcpy(quants + g * kGroupBytes + 4 * c, values + 4 * g, 4);
+}
+
+inline void StoreF32(uint8_t* table, int entry, int c, float v) {
+  std::memcpy(table + (entry * kPanelCols + c) * 4, &v, 4);
+}
+
+void PackQ8_0(const uint8_t* w, int64_t w_stride, int rows, int64_t num_blocks, uint8_t* packed) {
+  std::memset(packed, 0, num_blocks * kQ8PackedBytes);
+  for (int c = 0; c < rows; ++c) {
+    for (int64_t b = 0; b < num_blocks; ++b) {
+      const uint8_t* blk = w + c * w_stride + b * sizeof(BlockQ8_0);
+      uint8_t* out = packed + b * kQ8PackedBytes;
+      uint8_t u[32];
+      for (int i = 0; i < 32; ++i) u[i] = blk[offsetof(BlockQ8_0, qs) + i] ^ 0x80;
+      Scatter(u, 32, c, out);
+      StoreF32(out + 8 * kGroupBytes, 0, c, LoadF16(blk));
+    }
+  }
+}
+
+void PackQ4_0(const uint8_t* w, int64_t w_stride, int rows, int64_t num_blocks, uint8_t* packed) {
+  std::memset(packed, 0, num_blocks * kQ8PackedBytes);
+  for (int c = 0; c < rows; ++c) {
+    for (int64_t b = 0; b < num_blocks; ++b) {
+      const uint8_t* blk = w + c * w_stride + b * sizeof(BlockQ4_0);
+      const uint8_t* qs = blk + offsetof(BlockQ4_0, qs);
+      uint8_t* out = packed + b * kQ8PackedBytes;
+      uint8_t u[32];
+      for (int i = 0; i < 16; ++i) {
+        u[i] = qs[i] & 0x0F;
+        u[i + 16] = qs[i] >> 4;
+      }
+      Scatter(u, 32, c, out);
+      StoreF32(out + 8 * kGroupBytes, 0, c, LoadF16(blk));
+    }
+  }
+}
+
+void PackQ4_K(const uint8_t* w, int64_t w_stride, int rows, int64_t num_blocks, uint8_t* packed) {
+  std::memset(packed, 0, num_blocks * kQ4KPackedBytes);
+  for (int c = 0; c < rows; ++c) {
+    for (int64_t b = 0; b < num_blocks; ++b) {
+      const uint8_t* blk = w + c * w_stride + b * sizeof(BlockQ4_K);
+      const uint8_t* qs = blk + offsetof(BlockQ4_K, qs);
+      uint8_t* out = packed + b * kQ4KPackedBytes;
+      uint8_t u[256];
+      for (int p = 0; p < 4; ++p) {
+        for (int l = 0; l < 32; ++l) {
+          u[64 * p + l] = qs[32 * p + l] & 0x0F;
+          u[64 * p + 32 + l] = qs[32 * p + l] >> 4;
+        }
+      }
+      Scatter(u, 256, c, out);
+      uint64_t sc, mn;
+      UnpackQ4KScaleBytes(blk + offsetof(BlockQ4_K, scales), &sc, &mn);
+      const float d = LoadF16(blk + offsetof(BlockQ4_K, d));
+      const float dmin = LoadF16(blk + offsetof(BlockQ4_K, dmin));
+      for (int j = 0; j < 8; ++j) {
+        StoreF32(out + 64 * kGroupBytes, j, c, d * static_cast<float>((sc >> (8 * j)) & 0xFF));
+        StoreF32(out + 64 * kGroupBytes + 8 * 4 * kPanelCols, j, c, dmin * static_cast<float>((mn >> (8 * j)) & 0xFF));
+      }
+    }
+  }
+}
+
+void PackQ6_K(const uint8_t* w, int64_t w_stride, int rows, int64_t num_blocks, uint8_t* packed) {
+  std::memset(packed, 0, num_blocks * kQ6KPackedBytes);
+  for (int c = 0; c < rows; ++c) {
+    for (int64_t b = 0; b < num_blocks; ++b) {
+      const uint8_t* blk = w + c * w_stride + b * sizeof(BlockQ6_K);
+      uint8_t* out = packed + b * kQ6KPackedBytes;
+      uint8_t u[256];
+      for (int h = 0; h < 2; ++h) {
+        const uint8_t* ql = blk + offsetof(BlockQ6_K, ql) + 64 * h;
+        const uint8_t* qh = blk + offsetof(BlockQ6_K, qh) + 32 * h;
+        for (int l = 0; l < 32; ++l) {
+          u[128 * h + l] = (ql[l] & 0x0F) | ((qh[l] & 3) << 4);
+          u[128 * h + 32 + l] = (ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4);
+          u[128 * h + 64 + l] = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4);
+          u[128 * h + 96 + l] = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4);
+        }
+      }
+      Scatter(u, 256, c, out);
+      const float d = LoadF16(blk + offsetof(BlockQ6_K, d));
+      const auto* scales = reinterpret_cast<const int8_t*>(blk + offsetof(BlockQ6_K, scales));
+      for (int j = 0; j < 16; ++j) StoreF32(out + 64 * kGroupBytes, j, c, d * static_cast<float>(scales[j]));
+    }
+  }
+}
+
+FATHOM_AVX512 inline int32_t LoadI32(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+FATHOM_AVX512 inline float LoadF32(const uint8_t* p) {
+  float v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+FATHOM_AVX512 inline __m512i Load512(const uint8_t* p) { return _mm512_loadu_si512(p); }
+FATHOM_AVX512 inline __m512 Load512Ps(const uint8_t* p) { return _mm512_loadu_ps(reinterpret_cast<const float*>(p)); }
+
+// 16 lanes x two halves: rows 0-15 and 16-31 of the panel.
+template <int R>
+FATHOM_AVX512 inline void StorePanel(const __m512 (&acc)[R][2], const float* bias, float* y, int64_t y_stride,
+                                     int cols) {
+  const __mmask16 m0 = cols >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1);
+  const __mmask16 m1 = cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : static_cast<__mmask16>((1u << (cols - 16)) - 1);
+  const __m512 b0 = bias != nullptr ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+  const __m512 b1 = bias != nullptr ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+  for (int r = 0; r < R; ++r) {
+    _mm512_mask_storeu_ps(y + r * y_stride, m0, _mm512_add_ps(acc[r][0], b0));
+    _mm512_mask_storeu_ps(y + r * y_stride + 16, m1, _mm512_add_ps(acc[r][1], b1));
+  }
+}
+
+// Q8_0 (kOffset 128) and Q4_0 (kOffset 8): one 32-value block per lane.
+template <int R, int32_t kOffset>
+FATHOM_AVX512 void PanelQ8(const uint8_t* packed, const uint8_t* a, int64_t a_stride, int64_t num_blocks,
+                           const float* bias, float* y, int64_t y_stride, int cols) {
+  __m512 acc[R][2];
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < num_blocks; ++b) {
+    const uint8_t* pb = packed + b * kQ8PackedBytes;
+    const uint8_t* ab[R];
+    __m512i p[R][2];
+    for (int r = 0; r < R; ++r) {
+      ab[r] = a + r * a_stride + b * sizeof(ActQ8Block);
+      p[r][0] = p[r][1] = _mm512_set1_epi32(-kOffset * LoadI32(ab[r] + offsetof(ActQ8Block, sum)));
+    }
+    for (int g = 0; g < 8; ++g) {
+      const __m512i w0 = Load512(pb + g * kGroupBytes);
+      const __m512i w1 = Load512(pb + g * kGroupBytes + 64);
+      for (int r = 0; r < R; ++r) {
+        const __m512i av = _mm512_set1_epi32(LoadI32(ab[r] + offsetof(ActQ8Block, qs) + 4 * g));
+        p[r][0] = _mm512_dpbusd_epi32(p[r][0], w0, av);
+        p[r][1] = _mm512_dpbusd_epi32(p[r][1], w1, av);
+      }
+    }
+    const __m512 d0 = Load512Ps(pb + 8 * kGroupBytes);
+    const __m512 d1 = Load512Ps(pb + 8 * kGroupBytes + 64);
+    for (int r = 0; r < R; ++r) {
+      const __m512 ad = _mm512_set1_ps(LoadF32(ab[r]));
+      acc[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[r][0]), _mm512_mul_ps(d0, ad), acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[r][1]), _mm512_mul_ps(d1, ad), acc[r][1]);
+    }
+  }
+  StorePanel<R>(acc, bias, y, y_stride, cols);
+}
+
+// Q4_K: one 32-value sub-block per lane, scaled by d * sc; the mins term is
+// dmin * m times the sub-block's activation sum.
+template <int R>
+FATHOM_AVX512 void PanelQ4_K(const uint8_t* packed, const uint8_t* a, int64_t a_stride, int64_t num_blocks,
+                             const float* bias, float* y, int64_t y_stride, int cols) {
+  __m512 acc[R][2];
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < num_blocks; ++b) {
+    const uint8_t* pb = packed + b * kQ4KPackedBytes;
+    const uint8_t* dsc = pb + 64 * kGroupBytes;
+    const uint8_t* dmn = dsc + 8 * 4 * kPanelCols;
+    const uint8_t* ab[R];
+    float ad[R];
+    for (int r = 0; r < R; ++r) {
+      ab[r] = a + r * a_stride + b * sizeof(ActQ8KBlock);
+      ad[r] = LoadF32(ab[r]);
+    }
+    for (int j = 0; j < 8; ++j) {
+      __m512i p[R][2];
+      for (int r = 0; r < R; ++r) p[r][0] = p[r][1] = _mm512_setzero_si512();
+      for (int g = 8 * j; g < 8 * j + 8; ++g) {
+        const __m512i w0 = Load512(pb + g * kGroupBytes);
+        const __m512i w1 = Load512(pb + g * kGroupBytes + 64);
+        for (int r = 0; r < R; ++r) {
+          const __m512i av = _mm512_set1_epi32(LoadI32(ab[r] + offsetof(ActQ8KBlock, qs) + 4 * g));
+          p[r][0] = _mm512_dpbusd_epi32(p[r][0], w0, av);
+          p[r][1] = _mm512_dpbusd_epi32(p[r][1], w1, av);
+        }
+      }
+      const __m512 s0 = Load512Ps(dsc + j * 4 * kPanelCols), s1 = Load512Ps(dsc + j * 4 * kPanelCols + 64);
+      const __m512 m0 = Load512Ps(dmn + j * 4 * kPanelCols), m1 = Load512Ps(dmn + j * 4 * kPanelCols + 64);
+      for (int r = 0; r < R; ++r) {
+        int16_t bs[2];
+        std::memcpy(bs, ab[r] + offsetof(ActQ8KBlock, bsums) + 4 * j, sizeof bs);
+        const __m512 vad = _mm512_set1_ps(ad[r]);
+        const __m512 msum = _mm512_set1_ps(-static_cast<float>(bs[0] + bs[1]) * ad[r]);
+        acc[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[r][0]), _mm512_mul_ps(s0, vad), acc[r][0]);
+        acc[r][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[r][1]), _mm512_mul_ps(s1, vad), acc[r][1]);
+        acc[r][0] = _mm512_fmadd_ps(m0, msum, acc[r][0]);
+        acc[r][1] = _mm512_fmadd_ps(m1, msum, acc[r][1]);
+      }
+    }
+  }
+  StorePanel<R>(acc, bias, y, y_stride, cols);
+}
+
+// Q6_K: one 16-value sub-block per lane, seeded with -32 times its activation sum.
+template <int R>
+FATHOM_AVX512 void PanelQ6_K(const uint8_t* packed, const uint8_t* a, int64_t a_stride, int64_t num_blocks,
+                             const float* bias, float* y, int64_t y_stride, int cols) {
+  __m512 acc[R][2];
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < num_blocks; ++b) {
+    const uint8_t* pb = packed + b * kQ6KPackedBytes;
+    const uint8_t* dsc = pb + 64 * kGroupBytes;
+    const uint8_t* ab[R];
+    __m512 ad[R];
+    for (int r = 0; r < R; ++r) {
+      ab[r] = a + r * a_stride + b * sizeof(ActQ8KBlock);
+      ad[r] = _mm512_set1_ps(LoadF32(ab[r]));
+    }
+    for (int j = 0; j < 16; ++j) {
+      __m512i p[R][2];
+      for (int r = 0; r < R; ++r) {
+        int16_t bs;
+        std::memcpy(&bs, ab[r] + offsetof(ActQ8KBlock, bsums) + 2 * j, sizeof bs);
+        p[r][0] = p[r][1] = _mm512_set1_epi32(-32 * bs);
+      }
+      for (int g = 4 * j; g < 4 * j + 4; ++g) {
+        const __m512i w0 = Load512(pb + g * kGroupBytes);
+        const __m512i w1 = Load512(pb + g * kGroupBytes + 64);
+        for (int r = 0; r < R; ++r) {
+          const __m512i av = _mm512_set1_epi32(LoadI32(ab[r] + offsetof(ActQ8KBlock, qs) + 4 * g));
+          p[r][0] = _mm512_dpbusd_epi32(p[r][0], w0, av);
+          p[r][1] = _mm512_dpbusd_epi32(p[r][1], w1, av);
+        }
+      }
+      const __m512 s0 = Load512Ps(dsc + j * 4 * kPanelCols), s1 = Load512Ps(dsc + j * 4 * kPanelCols + 64);
+      for (int r = 0; r < R; ++r) {
+        acc[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[r][0]), _mm512_mul_ps(s0, ad[r]), acc[r][0]);
+        acc[r][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[r][1]), _mm512_mul_ps(s1, ad[r]), acc[r][1]);
+      }
+    }
+  }
+  StorePanel<R>(acc, bias, y, y_stride, cols);
+}
+
+}  // namespace
+
+const QuantPanelSet& Avx512QuantPanels() {
+  static constexpr QuantPanelSet kSet = {
+      .q8_0 = {kQ8PackedBytes, PackQ8_0, {PanelQ8<1, 128>, PanelQ8<2, 128>, PanelQ8<3, 128>, PanelQ8<4, 128>}},
+      .q4_0 = {kQ8PackedBytes, PackQ4_0, {PanelQ8<1, 8>, PanelQ8<2, 8>, PanelQ8<3, 8>, PanelQ8<4, 8>}},
+      .q4_k = {kQ4KPackedBytes, PackQ4_K, {PanelQ4_K<1>, PanelQ4_K<2>, PanelQ4_K<3>, PanelQ4_K<4>}},
+      .q6_k = {kQ6KPackedBytes, PackQ6_K, {PanelQ6_K<1>, PanelQ6_K<2>, PanelQ6_K<3>, PanelQ6_K<4>}}};
+  return kSet;
+}
+
+}  // namespace fathom::cpu
