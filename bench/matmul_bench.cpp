@@ -2,7 +2,7 @@
 // Qwen-1.5B (hidden 1536, kv 256, MLP 8960), with 2 threads on the active ISA
 // (FATHOM_ISA picks a lower one). Decode (m = 1) reports GB/s of weight bytes
 // against MemoryRead, the bandwidth roof measured the same way; prefill
-// (m = 512) reports GOPS (2 m n k per call).
+// (m = 512) and a small batch (m = 16) report GOPS (2 m n k per call).
 //
 // Non-obvious rule: decode cycles through enough copies of the weight to
 // overflow the L3 cache, as a real model's ~1 GB of weights does; otherwise a
@@ -126,7 +126,7 @@ void RegisterAll() {
   };
   const Shape shapes[] = {{"qkv_o", 1536, 1536}, {"kv", 1536, 256}, {"up_gate", 1536, 8960}, {"down", 8960, 1536}};
   for (DType dtype : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
-    for (int64_t m : {1, 512}) {
+    for (int64_t m : {1, 16, 512}) {
       for (const Shape& s : shapes) {
         const std::string name = std::string(DTypeName(dtype)) + "/m" + std::to_string(m) + "/" + s.name + "/k" +
                                  std::to_string(s.k) + "_n" + std::to_string(s.n);
