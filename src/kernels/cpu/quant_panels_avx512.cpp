@@ -249,7 +249,8 @@ FATHOM_AVX512 void PanelQ8(const uint8_t* packed, const uint8_t* a, int64_t a_st
 }
 
 // Q4_K: one 32-value sub-block per lane, scaled by d * sc; the mins term is
-// dmin * m times the sub-block's activation sum.
+// dmin * m times the sub-block's activation sum. Both accumulate per block in
+// weight-scale units, then scale by the activation's d once per block.
 template <int R>
 FATHOM_AVX512 void PanelQ4_K(const uint8_t* packed, const uint8_t* a, int64_t a_stride, int64_t num_blocks,
                              const float* bias, float* y, int64_t y_stride, int cols) {
@@ -260,10 +261,10 @@ FATHOM_AVX512 void PanelQ4_K(const uint8_t* packed, const uint8_t* a, int64_t a_
     const uint8_t* dsc = pb + 64 * kGroupBytes;
     const uint8_t* dmn = dsc + 8 * 4 * kPanelCols;
     const uint8_t* ab[R];
-    float ad[R];
+    __m512 block[R][2];
     for (int r = 0; r < R; ++r) {
       ab[r] = a + r * a_stride + b * sizeof(ActQ8KBlock);
-      ad[r] = LoadF32(ab[r]);
+      block[r][0] = block[r][1] = _mm512_setzero_ps();
     }
     for (int j = 0; j < 8; ++j) {
       __m512i p[R][2];
@@ -282,19 +283,25 @@ FATHOM_AVX512 void PanelQ4_K(const uint8_t* packed, const uint8_t* a, int64_t a_
       for (int r = 0; r < R; ++r) {
         int16_t bs[2];
         std::memcpy(bs, ab[r] + offsetof(ActQ8KBlock, bsums) + 4 * j, sizeof bs);
-        const __m512 vad = _mm512_set1_ps(ad[r]);
-        const __m512 msum = _mm512_set1_ps(-static_cast<float>(bs[0] + bs[1]) * ad[r]);
-        acc[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[r][0]), _mm512_mul_ps(s0, vad), acc[r][0]);
-        acc[r][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[r][1]), _mm512_mul_ps(s1, vad), acc[r][1]);
-        acc[r][0] = _mm512_fmadd_ps(m0, msum, acc[r][0]);
-        acc[r][1] = _mm512_fmadd_ps(m1, msum, acc[r][1]);
+        const __m512 msum = _mm512_set1_ps(-static_cast<float>(bs[0] + bs[1]));
+        block[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[r][0]), s0, block[r][0]);
+        block[r][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[r][1]), s1, block[r][1]);
+        block[r][0] = _mm512_fmadd_ps(m0, msum, block[r][0]);
+        block[r][1] = _mm512_fmadd_ps(m1, msum, block[r][1]);
       }
+    }
+    for (int r = 0; r < R; ++r) {
+      const __m512 ad = _mm512_set1_ps(LoadF32(ab[r]));
+      acc[r][0] = _mm512_fmadd_ps(block[r][0], ad, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(block[r][1], ad, acc[r][1]);
     }
   }
   StorePanel<R>(acc, bias, y, y_stride, cols);
 }
 
-// Q6_K: one 16-value sub-block per lane, seeded with -32 times its activation sum.
+// Q6_K: one 16-value sub-block per lane, seeded with -32 times its activation
+// sum; sub-blocks accumulate in d * sc units per block, then scale by the
+// activation's d once per block.
 template <int R>
 FATHOM_AVX512 void PanelQ6_K(const uint8_t* packed, const uint8_t* a, int64_t a_stride, int64_t num_blocks,
                              const float* bias, float* y, int64_t y_stride, int cols) {
@@ -304,10 +311,10 @@ FATHOM_AVX512 void PanelQ6_K(const uint8_t* packed, const uint8_t* a, int64_t a_
     const uint8_t* pb = packed + b * kQ6KPackedBytes;
     const uint8_t* dsc = pb + 64 * kGroupBytes;
     const uint8_t* ab[R];
-    __m512 ad[R];
+    __m512 block[R][2];
     for (int r = 0; r < R; ++r) {
       ab[r] = a + r * a_stride + b * sizeof(ActQ8KBlock);
-      ad[r] = _mm512_set1_ps(LoadF32(ab[r]));
+      block[r][0] = block[r][1] = _mm512_setzero_ps();
     }
     for (int j = 0; j < 16; ++j) {
       __m512i p[R][2];
@@ -327,9 +334,14 @@ FATHOM_AVX512 void PanelQ6_K(const uint8_t* packed, const uint8_t* a, int64_t a_
       }
       const __m512 s0 = Load512Ps(dsc + j * 4 * kPanelCols), s1 = Load512Ps(dsc + j * 4 * kPanelCols + 64);
       for (int r = 0; r < R; ++r) {
-        acc[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[r][0]), _mm512_mul_ps(s0, ad[r]), acc[r][0]);
-        acc[r][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[r][1]), _mm512_mul_ps(s1, ad[r]), acc[r][1]);
+        block[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[r][0]), s0, block[r][0]);
+        block[r][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[r][1]), s1, block[r][1]);
       }
+    }
+    for (int r = 0; r < R; ++r) {
+      const __m512 ad = _mm512_set1_ps(LoadF32(ab[r]));
+      acc[r][0] = _mm512_fmadd_ps(block[r][0], ad, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(block[r][1], ad, acc[r][1]);
     }
   }
   StorePanel<R>(acc, bias, y, y_stride, cols);
