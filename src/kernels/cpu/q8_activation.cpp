@@ -17,10 +17,12 @@ namespace {
 
 // Adding then subtracting 1.5 * 2^23 rounds |v| < 2^22 to the nearest integer,
 // ties to even, in the default rounding mode, and vectorizes (nearbyintf may not).
+// The clamp only matters for non-finite input: it keeps the cast defined.
 inline int8_t RoundToInt8(float v) {
   constexpr float kMagic = 12582912.0f;
   float r = v + kMagic;
   r -= kMagic;
+  r = std::fmin(std::fmax(r, -127.0f), 127.0f);
   return static_cast<int8_t>(static_cast<int>(r));
 }
 

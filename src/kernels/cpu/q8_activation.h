@@ -31,7 +31,8 @@ static_assert(sizeof(ActQ8Block) == 40);
 static_assert(sizeof(ActQ8KBlock) == 292);
 
 // Quantize x[n] into n / 32 (resp. n / 256) blocks. REQUIRES: n is a multiple of
-// the block size; x is finite. Pure and thread-safe.
+// the block size. Non-finite x gives garbage but defined quants. Pure and
+// thread-safe.
 void QuantizeActivationRowQ8(const float* x /*(n)*/, ActQ8Block* blocks /*(n / 32)*/, int64_t n);
 void QuantizeActivationRowQ8K(const float* x /*(n)*/, ActQ8KBlock* blocks /*(n / 256)*/, int64_t n);
 
