@@ -251,10 +251,10 @@ template <int R, int C> struct Q6_K { static constexpr TileFn kFn = TileQ6_K<R, 
 }  // namespace
 
 const QuantKernelSet& Avx2QuantKernels() {
-  static constexpr QuantKernelSet kSet = {.q8_0 = MakeKernels<Q8_0, 2>(),
-                                          .q4_0 = MakeKernels<Q4_0, 2>(),
-                                          .q4_k = MakeKernels<Q4_K, 2>(),
-                                          .q6_k = MakeKernels<Q6_K, 2>()};
+  static constexpr QuantKernelSet kSet = {.q8_0 = MakeKernels<Q8_0, 2, 4>(),
+                                          .q4_0 = MakeKernels<Q4_0, 2, 4>(),
+                                          .q4_k = MakeKernels<Q4_K, 2, 4>(),
+                                          .q6_k = MakeKernels<Q6_K, 2, 4>()};
   return kSet;
 }
 

@@ -62,6 +62,9 @@ FATHOM_AVX512 inline __m512i SplitEpi32(int32_t lo, int32_t hi) {
   return _mm512_mask_blend_epi32(0xFF00, _mm512_set1_epi32(lo), _mm512_set1_epi32(hi));
 }
 
+// How far ahead of the current block tile kernels prefetch each weight row.
+constexpr int64_t kPrefetchBytes = 768;
+
 // Lane l holds l / 8 (int16).
 alignas(64) constexpr int16_t kLaneOver8[32] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
                                                 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3};
@@ -119,6 +122,8 @@ FATHOM_AVX512 inline void StepPair(const uint8_t* w, int64_t w_stride, const uin
   __m512 wd[C];
   for (int c = 0; c < C; ++c) {
     const uint8_t* b0 = w + c * w_stride + b * F::kBlockBytes;
+    // Short rows end before the hardware prefetcher ramps up; ask ahead.
+    _mm_prefetch(reinterpret_cast<const char*>(b0) + kPrefetchBytes, _MM_HINT_T0);
     const uint8_t* b1 = pair ? b0 + F::kBlockBytes : nullptr;
     wq[c] = F::Unpack(b0, b1);
     wd[c] = SplitPs(LoadF16(b0), pair ? LoadF16(b1) : 0.0f);
