@@ -95,8 +95,9 @@ const QuantKernelSet& ScalarQuantKernels();
 const QuantKernelSet& Avx2QuantKernels();
 const QuantKernelSet& Avx512QuantKernels();
 
-// Returns the packed-panel kernels (AVX-512 VNNI only; the other ISAs have none).
+// Returns the packed-panel kernels of the vector ISAs (scalar has none).
 // REQUIRES: as above when they are called.
+const QuantPanelSet& Avx2QuantPanels();
 const QuantPanelSet& Avx512QuantPanels();
 
 }  // namespace fathom::cpu

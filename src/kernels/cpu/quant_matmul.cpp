@@ -32,8 +32,8 @@ const QuantKernelSet& KernelsFor(Isa isa) {
 
 // Returns null where the ISA has no packed-panel kernels.
 const QuantPanelKernels* PanelKernelsFor(Isa isa, DType dtype) {
-  if (isa != Isa::kAvx512) return nullptr;
-  const QuantPanelSet& set = Avx512QuantPanels();
+  if (isa == Isa::kScalar) return nullptr;
+  const QuantPanelSet& set = isa == Isa::kAvx512 ? Avx512QuantPanels() : Avx2QuantPanels();
   switch (dtype) {
     case DType::kQ8_0: return &set.q8_0;
     case DType::kQ4_0: return &set.q4_0;
