@@ -17,19 +17,26 @@ namespace {
 
 // Adding then subtracting 1.5 * 2^23 rounds |v| < 2^22 to the nearest integer,
 // ties to even, in the default rounding mode, and vectorizes (nearbyintf may not).
-// The clamp only matters for non-finite input: it keeps the cast defined.
+// The clamp and NaN check only matter for non-finite input: they keep the cast
+// defined.
 inline int8_t RoundToInt8(float v) {
   constexpr float kMagic = 12582912.0f;
   float r = v + kMagic;
   r -= kMagic;
-  r = std::fmin(std::fmax(r, -127.0f), 127.0f);
+  r = r < -127.0f ? -127.0f : r;
+  r = r > 127.0f ? 127.0f : r;
+  r = r == r ? r : 0.0f;
   return static_cast<int8_t>(static_cast<int>(r));
 }
 
 // Quantizes `count` values with one scale; returns the scale.
 float QuantizeSpan(const float* x, int8_t* q, int count) {
   float amax = 0.0f;
-  for (int i = 0; i < count; ++i) amax = std::fmax(amax, std::fabs(x[i]));
+  // Comparisons rather than std::fmax, which is a libm call per value at -O2.
+  for (int i = 0; i < count; ++i) {
+    const float a = std::fabs(x[i]);
+    amax = a > amax ? a : amax;
+  }
   const float d = amax / 127.0f;
   const float id = amax > 0.0f ? 127.0f / amax : 0.0f;
   for (int i = 0; i < count; ++i) q[i] = RoundToInt8(x[i] * id);

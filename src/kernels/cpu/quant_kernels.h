@@ -34,10 +34,12 @@ constexpr int kPanelCols = 32;
 // [rows, kPanelCols) are packed as zeros. REQUIRES: 1 <= rows <= kPanelCols.
 using QuantPackFn = void (*)(const uint8_t* w, int64_t w_stride, int rows, int64_t num_blocks, uint8_t* packed);
 
-// y[r * y_stride + c] = dot(activation row r, packed row c) + (bias ? bias[c] : 0)
-// for r below the function's fixed row count and c < cols (<= kPanelCols).
+// y[r * y_stride + c] = (accumulate ? y[r * y_stride + c] : 0) + dot(activation
+// row r, packed row c) + (bias ? bias[c] : 0), the first sum rounded before the
+// bias is added, for r below the function's fixed row count and c < cols (<=
+// kPanelCols). `accumulate` lets callers split k into cache-sized chunks.
 using QuantPanelFn = void (*)(const uint8_t* packed, const uint8_t* a, int64_t a_stride, int64_t num_blocks,
-                              const float* bias, float* y, int64_t y_stride, int cols);
+                              const float* bias, float* y, int64_t y_stride, int cols, bool accumulate);
 
 // Kernels on packed panels, for prefill, where packing a panel once pays for
 // itself over many activation rows. Invariants: every entry non-null.

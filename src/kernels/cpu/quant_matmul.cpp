@@ -20,6 +20,9 @@ constexpr int64_t kQuantizeGrain = 8;
 // From this many activation rows on, packing each weight panel (where the ISA
 // has packed kernels) costs less than it saves.
 constexpr int64_t kPackMinRows = 8;
+// Packed bytes of one k-chunk of a panel: small enough to stay in L1 while every
+// activation row streams past it.
+constexpr int64_t kPackedChunkBytes = 32 << 10;
 
 const QuantKernelSet& KernelsFor(Isa isa) {
   switch (isa) {
@@ -60,6 +63,7 @@ struct Problem {
   int64_t w_row_bytes;
   uint8_t* a;               // (m, a_row_bytes): quantized activations
   int64_t a_row_bytes;
+  int64_t a_block_bytes;    // sizeof(ActQ8Block) or sizeof(ActQ8KBlock)
   int64_t num_blocks;       // blocks per row, the same for w and a
   int64_t m, n;
   int64_t panel_rows;       // a multiple of kernels->max_cols
@@ -117,10 +121,18 @@ void RunPackedPanels(const Problem& p, int64_t panel_begin, int64_t panel_end) {
     const int64_t j = panel * kPanelCols;
     const int cols = static_cast<int>(std::min<int64_t>(kPanelCols, p.n - j));
     kern.pack(p.w + j * p.w_row_bytes, p.w_row_bytes, cols, p.num_blocks, packed.data());
-    for (int64_t i0 = 0; i0 < p.m; i0 += kMaxTileRows) {
-      const int rows = static_cast<int>(std::min<int64_t>(kMaxTileRows, p.m - i0));
-      kern.tile[rows - 1](packed.data(), p.a + i0 * p.a_row_bytes, p.a_row_bytes, p.num_blocks,
-                          p.bias != nullptr ? p.bias + j : nullptr, p.y + i0 * p.n + j, p.n, cols);
+    // k in chunks; the split depends only on k, so results do not depend on threads.
+    const int64_t chunk_blocks = std::max<int64_t>(1, kPackedChunkBytes / kern.packed_block_bytes);
+    for (int64_t b0 = 0; b0 < p.num_blocks; b0 += chunk_blocks) {
+      const int64_t num_blocks = std::min(chunk_blocks, p.num_blocks - b0);
+      const bool last = b0 + num_blocks == p.num_blocks;
+      for (int64_t i0 = 0; i0 < p.m; i0 += kMaxTileRows) {
+        const int rows = static_cast<int>(std::min<int64_t>(kMaxTileRows, p.m - i0));
+        kern.tile[rows - 1](packed.data() + b0 * kern.packed_block_bytes,
+                            p.a + i0 * p.a_row_bytes + b0 * p.a_block_bytes, p.a_row_bytes, num_blocks,
+                            last && p.bias != nullptr ? p.bias + j : nullptr, p.y + i0 * p.n + j, p.n, cols,
+                            /*accumulate=*/b0 > 0);
+      }
     }
   }
 }
@@ -139,8 +151,8 @@ void QuantMatMul(ThreadPool& pool, const float* x, int64_t m, int64_t k, const T
   const DTypeInfo& info = GetDTypeInfo(w.dtype());
   const bool k_quant = info.block_elems == kActQ8KBlockElems;
   const int64_t num_blocks = k / info.block_elems;
-  const int64_t a_row_bytes =
-      num_blocks * static_cast<int64_t>(k_quant ? sizeof(ActQ8KBlock) : sizeof(ActQ8Block));
+  const int64_t a_block_bytes = static_cast<int64_t>(k_quant ? sizeof(ActQ8KBlock) : sizeof(ActQ8Block));
+  const int64_t a_row_bytes = num_blocks * a_block_bytes;
 
   // Grow-only and per calling thread: a decode step calls this hundreds of times.
   thread_local std::vector<uint8_t> act_scratch;
@@ -154,6 +166,7 @@ void QuantMatMul(ThreadPool& pool, const float* x, int64_t m, int64_t k, const T
                .w_row_bytes = num_blocks * info.block_bytes,
                .a = act_scratch.data(),
                .a_row_bytes = a_row_bytes,
+               .a_block_bytes = a_block_bytes,
                .num_blocks = num_blocks,
                .m = m,
                .n = n,

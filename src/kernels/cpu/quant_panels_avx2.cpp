@@ -41,13 +41,15 @@ FATHOM_AVX2 inline __m256i Widen(__m256i pairs) { return _mm256_madd_epi16(pairs
 // y for rows [16 * half, 16 * half + 16) of the panel, as two ymm of 8 rows.
 template <int R>
 FATHOM_AVX2 inline void StoreHalf(const __m256 (&acc)[R][2], int half, const float* bias, float* y, int64_t y_stride,
-                                  int cols) {
+                                  int cols, bool accumulate) {
   for (int r = 0; r < R; ++r) {
     alignas(32) float out[16];
     _mm256_store_ps(out, acc[r][0]);
     _mm256_store_ps(out + 8, acc[r][1]);
     for (int c = 0; c < 16 && 16 * half + c < cols; ++c) {
-      y[r * y_stride + 16 * half + c] = out[c] + (bias != nullptr ? bias[16 * half + c] : 0.0f);
+      float& dst = y[r * y_stride + 16 * half + c];
+      const float sum = accumulate ? dst + out[c] : out[c];
+      dst = bias != nullptr ? sum + bias[16 * half + c] : sum;
     }
   }
 }
@@ -56,7 +58,7 @@ FATHOM_AVX2 inline void StoreHalf(const __m256 (&acc)[R][2], int half, const flo
 // multiplied as signed through |w| and sign(a, w)): one block per lane.
 template <int R, bool kSigned>
 FATHOM_AVX2 void HalfQ8(const uint8_t* packed, const uint8_t* a, int64_t a_stride, int64_t num_blocks, int half,
-                        const float* bias, float* y, int64_t y_stride, int cols) {
+                        const float* bias, float* y, int64_t y_stride, int cols, bool accumulate) {
   __m256 acc[R][2];
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   for (int64_t b = 0; b < num_blocks; ++b) {
@@ -102,13 +104,13 @@ FATHOM_AVX2 void HalfQ8(const uint8_t* packed, const uint8_t* a, int64_t a_strid
       acc[r][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p[r][1]), _mm256_mul_ps(d1, ad), acc[r][1]);
     }
   }
-  StoreHalf<R>(acc, half, bias, y, y_stride, cols);
+  StoreHalf<R>(acc, half, bias, y, y_stride, cols, accumulate);
 }
 
 // Q4_K: one 32-value sub-block per lane; scale d * sc, mins dmin * m.
 template <int R>
 FATHOM_AVX2 void HalfQ4_K(const uint8_t* packed, const uint8_t* a, int64_t a_stride, int64_t num_blocks, int half,
-                          const float* bias, float* y, int64_t y_stride, int cols) {
+                          const float* bias, float* y, int64_t y_stride, int cols, bool accumulate) {
   __m256 acc[R][2];
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   for (int64_t b = 0; b < num_blocks; ++b) {
@@ -143,13 +145,13 @@ FATHOM_AVX2 void HalfQ4_K(const uint8_t* packed, const uint8_t* a, int64_t a_str
       }
     }
   }
-  StoreHalf<R>(acc, half, bias, y, y_stride, cols);
+  StoreHalf<R>(acc, half, bias, y, y_stride, cols, accumulate);
 }
 
 // Q6_K: one 16-value sub-block per lane, seeded with -32 times its activation sum.
 template <int R>
 FATHOM_AVX2 void HalfQ6_K(const uint8_t* packed, const uint8_t* a, int64_t a_stride, int64_t num_blocks, int half,
-                          const float* bias, float* y, int64_t y_stride, int cols) {
+                          const float* bias, float* y, int64_t y_stride, int cols, bool accumulate) {
   __m256 acc[R][2];
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   for (int64_t b = 0; b < num_blocks; ++b) {
@@ -185,22 +187,24 @@ FATHOM_AVX2 void HalfQ6_K(const uint8_t* packed, const uint8_t* a, int64_t a_str
       }
     }
   }
-  StoreHalf<R>(acc, half, bias, y, y_stride, cols);
+  StoreHalf<R>(acc, half, bias, y, y_stride, cols, accumulate);
 }
 
-using HalfFn = void (*)(const uint8_t*, const uint8_t*, int64_t, int64_t, int, const float*, float*, int64_t, int);
+using HalfFn = void (*)(const uint8_t*, const uint8_t*, int64_t, int64_t, int, const float*, float*, int64_t, int, bool);
 
 // A QuantPanelFn for `rows` activation rows from 2-row (and 1-row) half-panel
 // passes: AVX2's 16 registers hold two rows' accumulators for 16 weight rows.
 template <HalfFn kHalf2, HalfFn kHalf1, int kRows>
 FATHOM_AVX2 void Panel(const uint8_t* packed, const uint8_t* a, int64_t a_stride, int64_t num_blocks,
-                       const float* bias, float* y, int64_t y_stride, int cols) {
+                       const float* bias, float* y, int64_t y_stride, int cols, bool accumulate) {
   for (int half = 0; half < 2 && 16 * half < cols; ++half) {
     int r = 0;
     for (; r + 2 <= kRows; r += 2) {
-      kHalf2(packed, a + r * a_stride, a_stride, num_blocks, half, bias, y + r * y_stride, y_stride, cols);
+      kHalf2(packed, a + r * a_stride, a_stride, num_blocks, half, bias, y + r * y_stride, y_stride, cols, accumulate);
     }
-    if (r < kRows) kHalf1(packed, a + r * a_stride, a_stride, num_blocks, half, bias, y + r * y_stride, y_stride, cols);
+    if (r < kRows) {
+      kHalf1(packed, a + r * a_stride, a_stride, num_blocks, half, bias, y + r * y_stride, y_stride, cols, accumulate);
+    }
   }
 }
 

@@ -46,21 +46,29 @@ FATHOM_AVX512 inline __m512 Load512Ps(const uint8_t* p) { return _mm512_loadu_ps
 // 16 lanes x two halves: rows 0-15 and 16-31 of the panel.
 template <int R>
 FATHOM_AVX512 inline void StorePanel(const __m512 (&acc)[R][2], const float* bias, float* y, int64_t y_stride,
-                                     int cols) {
+                                     int cols, bool accumulate) {
   const __mmask16 m0 = cols >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1);
   const __mmask16 m1 = cols >= 32 ? 0xFFFF : cols <= 16 ? 0 : static_cast<__mmask16>((1u << (cols - 16)) - 1);
-  const __m512 b0 = bias != nullptr ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
-  const __m512 b1 = bias != nullptr ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
   for (int r = 0; r < R; ++r) {
-    _mm512_mask_storeu_ps(y + r * y_stride, m0, _mm512_add_ps(acc[r][0], b0));
-    _mm512_mask_storeu_ps(y + r * y_stride + 16, m1, _mm512_add_ps(acc[r][1], b1));
+    float* yr = y + r * y_stride;
+    __m512 s0 = acc[r][0], s1 = acc[r][1];
+    if (accumulate) {
+      s0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, yr), s0);
+      s1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, yr + 16), s1);
+    }
+    if (bias != nullptr) {
+      s0 = _mm512_add_ps(s0, _mm512_maskz_loadu_ps(m0, bias));
+      s1 = _mm512_add_ps(s1, _mm512_maskz_loadu_ps(m1, bias + 16));
+    }
+    _mm512_mask_storeu_ps(yr, m0, s0);
+    _mm512_mask_storeu_ps(yr + 16, m1, s1);
   }
 }
 
 // Q8_0 (kOffset 128) and Q4_0 (kOffset 8): one 32-value block per lane.
 template <int R, int32_t kOffset>
 FATHOM_AVX512 void PanelQ8(const uint8_t* packed, const uint8_t* a, int64_t a_stride, int64_t num_blocks,
-                           const float* bias, float* y, int64_t y_stride, int cols) {
+                           const float* bias, float* y, int64_t y_stride, int cols, bool accumulate) {
   __m512 acc[R][2];
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
   for (int64_t b = 0; b < num_blocks; ++b) {
@@ -88,7 +96,7 @@ FATHOM_AVX512 void PanelQ8(const uint8_t* packed, const uint8_t* a, int64_t a_st
       acc[r][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[r][1]), _mm512_mul_ps(d1, ad), acc[r][1]);
     }
   }
-  StorePanel<R>(acc, bias, y, y_stride, cols);
+  StorePanel<R>(acc, bias, y, y_stride, cols, accumulate);
 }
 
 // Q4_K: one 32-value sub-block per lane, scaled by d * sc; the mins term is
@@ -96,7 +104,7 @@ FATHOM_AVX512 void PanelQ8(const uint8_t* packed, const uint8_t* a, int64_t a_st
 // weight-scale units, then scale by the activation's d once per block.
 template <int R>
 FATHOM_AVX512 void PanelQ4_K(const uint8_t* packed, const uint8_t* a, int64_t a_stride, int64_t num_blocks,
-                             const float* bias, float* y, int64_t y_stride, int cols) {
+                             const float* bias, float* y, int64_t y_stride, int cols, bool accumulate) {
   __m512 acc[R][2];
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
   for (int64_t b = 0; b < num_blocks; ++b) {
@@ -139,7 +147,7 @@ FATHOM_AVX512 void PanelQ4_K(const uint8_t* packed, const uint8_t* a, int64_t a_
       acc[r][1] = _mm512_fmadd_ps(block[r][1], ad, acc[r][1]);
     }
   }
-  StorePanel<R>(acc, bias, y, y_stride, cols);
+  StorePanel<R>(acc, bias, y, y_stride, cols, accumulate);
 }
 
 // Q6_K: one 16-value sub-block per lane, seeded with -32 times its activation
@@ -147,7 +155,7 @@ FATHOM_AVX512 void PanelQ4_K(const uint8_t* packed, const uint8_t* a, int64_t a_
 // activation's d once per block.
 template <int R>
 FATHOM_AVX512 void PanelQ6_K(const uint8_t* packed, const uint8_t* a, int64_t a_stride, int64_t num_blocks,
-                             const float* bias, float* y, int64_t y_stride, int cols) {
+                             const float* bias, float* y, int64_t y_stride, int cols, bool accumulate) {
   __m512 acc[R][2];
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
   for (int64_t b = 0; b < num_blocks; ++b) {
@@ -187,7 +195,7 @@ FATHOM_AVX512 void PanelQ6_K(const uint8_t* packed, const uint8_t* a, int64_t a_
       acc[r][1] = _mm512_fmadd_ps(block[r][1], ad, acc[r][1]);
     }
   }
-  StorePanel<R>(acc, bias, y, y_stride, cols);
+  StorePanel<R>(acc, bias, y, y_stride, cols, accumulate);
 }
 
 }  // namespace
