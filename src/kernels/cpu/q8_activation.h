@@ -2,10 +2,12 @@
 // dot products against quantized weights: Q8_0 and Q4_0 weights pair with
 // ActQ8Block (32 values), Q4_K and Q6_K with ActQ8KBlock (256 values).
 //
-// Non-obvious rule: quantization is plain scalar code shared by every ISA path, so
-// each path multiplies exactly the same integers: x ~= d * qs[i] with d = amax / 127
-// and qs[i] = round-to-nearest-even(x[i] * 127 / amax). The block sums let kernels
-// turn unsigned-times-signed products into signed ones without a sign trick.
+// Non-obvious rule: every ISA path gets exactly the same bytes, so each kernel
+// set multiplies the same integers: x ~= d * qs[i] with d = amax / 127 and
+// qs[i] = round-to-nearest-even(x[i] * (127 / amax)). The AVX-512 quantizer only
+// reorders exactly rounded operations, so it matches the scalar one bit for bit.
+// The block sums let kernels turn unsigned-times-signed products into signed
+// ones without a sign trick.
 #pragma once
 
 #include <cstdint>

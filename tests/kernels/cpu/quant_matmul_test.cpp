@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -214,6 +215,37 @@ TEST(QuantActivationTest, RoundTripIsWithinHalfAStepAndSumsAreExact) {
   QuantizeActivationRowQ8(zeros.data(), b32.data(), 32);
   EXPECT_EQ(b32[0].d, 0.0f);
   for (int8_t q : b32[0].qs) EXPECT_EQ(q, 0);
+}
+
+// Every ISA's quantizer gives the scalar one's bytes: ties (x * 127 / amax
+// exactly k + 0.5 when amax = 127), signed zeros, subnormals, and the garbage
+// for NaN and infinities.
+TEST(QuantActivationTest, EveryIsaGivesTheScalarBytes) {
+  std::mt19937 rng(11);
+  std::vector<float> x = testing_util::RandomFloats(1024, -3.0f, 3.0f, rng);
+  x[0] = 127.0f;
+  for (int i = 1; i < 32; ++i) x[i] = static_cast<float>(i % 9) - 4.5f;  // ties
+  x[40] = -0.0f;
+  x[41] = 1e-40f;
+  x[300] = std::nanf("");
+  x[600] = INFINITY;
+  x[777] = -INFINITY;
+  std::vector<ActQ8Block> want32(1024 / 32), got32(1024 / 32);
+  std::vector<ActQ8KBlock> want256(4), got256(4);
+  {
+    ScopedIsaOverride scalar(Isa::kScalar);
+    QuantizeActivationRowQ8(x.data(), want32.data(), 1024);
+    QuantizeActivationRowQ8K(x.data(), want256.data(), 1024);
+  }
+  EXPECT_EQ(want32[0].qs[1], -4);  // -3.5 rounds to even
+  EXPECT_EQ(want32[0].qs[2], -2);  // -2.5 too
+  for (Isa isa : SupportedIsas()) {
+    ScopedIsaOverride force(isa);
+    QuantizeActivationRowQ8(x.data(), got32.data(), 1024);
+    QuantizeActivationRowQ8K(x.data(), got256.data(), 1024);
+    EXPECT_EQ(std::memcmp(got32.data(), want32.data(), sizeof(ActQ8Block) * got32.size()), 0) << IsaName(isa);
+    EXPECT_EQ(std::memcmp(got256.data(), want256.data(), sizeof(ActQ8KBlock) * got256.size()), 0) << IsaName(isa);
+  }
 }
 
 }  // namespace
