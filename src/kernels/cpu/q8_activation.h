@@ -4,8 +4,8 @@
 //
 // Non-obvious rule: every ISA path gets exactly the same bytes, so each kernel
 // set multiplies the same integers: x ~= d * qs[i] with d = amax / 127 and
-// qs[i] = round-to-nearest-even(x[i] * (127 / amax)). The AVX-512 quantizer only
-// reorders exactly rounded operations, so it matches the scalar one bit for bit.
+// qs[i] = round-to-nearest-even(x[i] * (127 / amax)). The vector quantizers only
+// reorder exactly rounded operations, so they match the scalar one bit for bit.
 // The block sums let kernels turn unsigned-times-signed products into signed
 // ones without a sign trick.
 #pragma once
