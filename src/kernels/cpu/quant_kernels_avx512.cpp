@@ -65,6 +65,19 @@ FATHOM_AVX512 inline __m512i SplitEpi32(int32_t lo, int32_t hi) {
 // How far ahead of the current block tile kernels prefetch each weight row.
 constexpr int64_t kPrefetchBytes = 768;
 
+// Prefetches the weight block `kAhead` blocks past `blk` (every cache line it
+// may touch): K-quant blocks span several lines, and a row's stream among
+// several rows' is too short for the hardware prefetcher to cover.
+// Also prefetches (into L2) the same block of the row the next tile reads,
+// `next_row` bytes on.
+template <int64_t kBlockBytes, int kAhead = 2>
+FATHOM_AVX512 inline void PrefetchBlockAhead(const uint8_t* blk, int64_t next_row) {
+  const char* p = reinterpret_cast<const char*>(blk) + kAhead * kBlockBytes;
+  for (int64_t o = 0; o < kBlockBytes + 63; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
+  const char* q = reinterpret_cast<const char*>(blk) + next_row;
+  for (int64_t o = 0; o < kBlockBytes + 63; o += 64) _mm_prefetch(q + o, _MM_HINT_T1);
+}
+
 // Lane l holds l / 8 (int16).
 alignas(64) constexpr int16_t kLaneOver8[32] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
                                                 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3};
@@ -122,8 +135,10 @@ FATHOM_AVX512 inline void StepPair(const uint8_t* w, int64_t w_stride, const uin
   __m512 wd[C];
   for (int c = 0; c < C; ++c) {
     const uint8_t* b0 = w + c * w_stride + b * F::kBlockBytes;
-    // Short rows end before the hardware prefetcher ramps up; ask ahead.
+    // Short rows end before the hardware prefetcher ramps up; ask ahead, in this
+    // row and in the row the next tile reads (into L2: it may be far ahead).
     _mm_prefetch(reinterpret_cast<const char*>(b0) + kPrefetchBytes, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b0) + C * w_stride, _MM_HINT_T1);
     const uint8_t* b1 = pair ? b0 + F::kBlockBytes : nullptr;
     wq[c] = F::Unpack(b0, b1);
     wd[c] = SplitPs(LoadF16(b0), pair ? LoadF16(b1) : 0.0f);
@@ -172,6 +187,7 @@ FATHOM_AVX512 void TileQ4_K(const uint8_t* w, int64_t w_stride, const uint8_t* a
     float wd[C], wdmin[C];
     for (int c = 0; c < C; ++c) {
       blk[c] = w + c * w_stride + b * sizeof(BlockQ4_K);
+      PrefetchBlockAhead<sizeof(BlockQ4_K)>(blk[c], C * w_stride);
       uint64_t sc, mn;
       UnpackQ4KScaleBytes(blk[c] + offsetof(BlockQ4_K, scales), &sc, &mn);
       sc16[c] = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(sc))));
@@ -233,6 +249,7 @@ FATHOM_AVX512 void TileQ6_K(const uint8_t* w, int64_t w_stride, const uint8_t* a
     float wd[C];
     for (int c = 0; c < C; ++c) {
       blk[c] = w + c * w_stride + b * sizeof(BlockQ6_K);
+      PrefetchBlockAhead<sizeof(BlockQ6_K)>(blk[c], C * w_stride);
       sc16[c] = _mm256_cvtepi8_epi16(
           _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[c] + offsetof(BlockQ6_K, scales))));
       wd[c] = LoadF16(blk[c] + offsetof(BlockQ6_K, d));
