@@ -46,6 +46,18 @@ FATHOM_AVX2 inline float HorizontalSum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// Prefetches every line of the weight block `kAhead` blocks past `blk` (into L1)
+// and of the same block in the row the next tile reads, `next_row` bytes on
+// (into L2): rows interleaved across a tile are streams too short for the
+// hardware prefetcher.
+template <int64_t kBlockBytes, int kAhead>
+FATHOM_AVX2 inline void PrefetchBlockAhead(const uint8_t* blk, int64_t next_row) {
+  const char* p = reinterpret_cast<const char*>(blk) + kAhead * kBlockBytes;
+  for (int64_t o = 0; o < kBlockBytes; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
+  const char* q = reinterpret_cast<const char*>(blk) + next_row;
+  for (int64_t o = 0; o < kBlockBytes; o += 64) _mm_prefetch(q + o, _MM_HINT_T1);
+}
+
 // u8 x s8 products summed in groups of four into eight int32 lanes.
 FATHOM_AVX2 inline __m256i DotU8S8(__m256i u, __m256i s) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
@@ -71,6 +83,7 @@ FATHOM_AVX2 void TileQ8_0(const uint8_t* w, int64_t w_stride, const uint8_t* a, 
     float wd[C];
     for (int c = 0; c < C; ++c) {
       const uint8_t* blk = w + c * w_stride + b * sizeof(BlockQ8_0);
+      PrefetchBlockAhead<sizeof(BlockQ8_0), 16>(blk, C * w_stride);
       wq[c] = Load256(blk + offsetof(BlockQ8_0, qs));
       wabs[c] = _mm256_sign_epi8(wq[c], wq[c]);
       wd[c] = LoadF16(blk);
@@ -102,6 +115,7 @@ FATHOM_AVX2 void TileQ4_0(const uint8_t* w, int64_t w_stride, const uint8_t* a, 
     float wd[C];
     for (int c = 0; c < C; ++c) {
       const uint8_t* blk = w + c * w_stride + b * sizeof(BlockQ4_0);
+      PrefetchBlockAhead<sizeof(BlockQ4_0), 32>(blk, C * w_stride);
       const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + offsetof(BlockQ4_0, qs)));
       wq[c] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), low4);
       wd[c] = LoadF16(blk);
@@ -136,6 +150,7 @@ FATHOM_AVX2 void TileQ4_K(const uint8_t* w, int64_t w_stride, const uint8_t* a, 
     const uint8_t* blk[C];
     for (int c = 0; c < C; ++c) {
       blk[c] = w + c * w_stride + b * sizeof(BlockQ4_K);
+      PrefetchBlockAhead<sizeof(BlockQ4_K), 4>(blk[c], C * w_stride);
       uint64_t mn;
       UnpackQ4KScaleBytes(blk[c] + offsetof(BlockQ4_K, scales), &sc[c], &mn);
       const __m128i m8 = _mm_cvtsi64_si128(static_cast<long long>(mn));
@@ -187,6 +202,7 @@ FATHOM_AVX2 void TileQ6_K(const uint8_t* w, int64_t w_stride, const uint8_t* a, 
     float wd[C];
     for (int c = 0; c < C; ++c) {
       blk[c] = w + c * w_stride + b * sizeof(BlockQ6_K);
+      PrefetchBlockAhead<sizeof(BlockQ6_K), 3>(blk[c], C * w_stride);
       sc16[c] = _mm256_cvtepi8_epi16(
           _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk[c] + offsetof(BlockQ6_K, scales))));
       wd[c] = LoadF16(blk[c] + offsetof(BlockQ6_K, d));
