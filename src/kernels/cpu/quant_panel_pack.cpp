@@ -58,6 +58,11 @@ FATHOM_AVX2 inline void PackQuants(const uint8_t* w, int64_t w_stride, int rows,
                                      int64_t block_bytes, int64_t packed_bytes, int num_chunks, uint8_t* packed) {
   for (int octet = 0; octet < kPanelCols / 8; ++octet) {
     for (int64_t b = 0; b < num_blocks; ++b) {
+      // Eight interleaved rows are streams too short for the hardware prefetcher.
+      for (int i = 0; i < 8 && 8 * octet + i < rows; ++i) {
+        const char* ahead = reinterpret_cast<const char*>(w + (8 * octet + i) * w_stride + b * block_bytes) + 512;
+        for (int64_t o = 0; o < block_bytes; o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
+      }
       for (int chunk = 0; chunk < num_chunks; ++chunk) {
         __m256i v[8];
         for (int i = 0; i < 8; ++i) {
