@@ -1,12 +1,13 @@
 // y = x W^T for block-quantized weights (Q8_0, Q4_0, Q4_K, Q6_K): activations are
-// quantized to 8 bits once per call, then tile kernels of the active ISA take
-// integer dot products per block.
+// quantized to 8 bits once per call, then kernels of the active ISA take integer
+// dot products per block.
 //
-// Non-obvious rule: one loop serves decode and prefill. Weight rows are split into
-// panels that threads claim; a panel small enough to stay in L2 is walked once per
-// group of kernel-tile activation rows, so with m <= tile rows (decode) every
-// weight byte is read exactly once per call, and with large m each weight block
-// loaded into registers is used for several activation rows.
+// Non-obvious rule: two paths, chosen by m alone (so results never depend on the
+// thread count). Small m (decode): threads claim contiguous ranges of weight
+// rows and tile kernels read every weight byte exactly once, computing all m
+// rows from it. m >= 8 (prefill, batches): each 32-row weight panel is packed
+// per call into an interleaved layout (quant_panel_pack.h) and run, in L1-sized
+// chunks of k, against every activation row; the scalar ISA has only the first.
 #pragma once
 
 #include <cstdint>
