@@ -19,6 +19,7 @@
 #include "cli/commands.h"
 #include "engine/sampler.h"
 #include "formats/generation_config.h"
+#include "kernels/cpu/isa.h"
 #include "model/model_registry.h"
 #include "quant/quant_policy.h"
 #include "tokenizer/incremental_detokenizer.h"
@@ -203,12 +204,12 @@ int Run(const RunOptions& o) {
 
   std::fprintf(stderr,
                "fathom: load %.2f s (%.0f MiB of weights, %d threads); prompt %lld tokens, %.1f tokens/s; "
-               "generation %lld tokens, %.1f tokens/s (%s); KV cache %.1f MiB; peak RSS %.0f MiB; seed %llu\n",
+               "generation %lld tokens, %.1f tokens/s (%s); KV cache %.1f MiB; peak RSS %.0f MiB; seed %llu; cpu isa %s\n",
                load_s, static_cast<double>((*lm)->weight_bytes()) / (1 << 20), pool.num_threads(),
                static_cast<long long>(num_prompt), static_cast<double>(num_prompt) / prompt_s,
                static_cast<long long>(num_generated), num_generated > 0 ? num_generated / gen_s : 0.0, finish.c_str(),
                static_cast<double>(cache->num_bytes()) / (1 << 20), PeakRssMiB(),
-               static_cast<unsigned long long>(sampler->seed()));
+               static_cast<unsigned long long>(sampler->seed()), std::string(cpu::IsaName(cpu::ActiveIsa())).c_str());
   return 0;
 }
 

@@ -1,6 +1,8 @@
 // Dense matrix products for the CPU forward pass: float32 activations against a
 // weight matrix kept in the dtype the checkpoint stores (F32, F16 or BF16), so
 // bf16 weights stay memory-mapped and are widened one row block at a time.
+// Block-quantized weights (Q8_0, Q4_0, Q4_K, Q6_K) go to QuantMatMul, which
+// quantizes the activations to 8 bits first (see quant_matmul.h).
 //
 // Non-obvious rule: weights are (out_features, in_features) row-major, as
 // PyTorch's nn.Linear stores them, so y = x W^T reads each weight row once per

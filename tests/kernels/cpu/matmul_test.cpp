@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/float_formats.h"
+#include "kernels/cpu/isa.h"
 #include "tests/kernels/cpu/kernel_test_util.h"
 
 namespace fathom::cpu {
@@ -54,10 +55,10 @@ double ErrorBound(int64_t terms, double magnitude) { return static_cast<double>(
 
 constexpr DType kWeightDTypes[] = {DType::kF32, DType::kF16, DType::kBF16};
 
-TEST(MatMulTest, AcceptsFloatAndTheSupportedBlockDTypes) {
+TEST(MatMulTest, AcceptsTheFloatAndKernelQuantizedWeightDTypes) {
   for (DType d : kWeightDTypes) EXPECT_TRUE(IsMatMulDType(d)) << DTypeName(d);
-  for (DType d : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) EXPECT_TRUE(IsMatMulDType(d)) << DTypeName(d);
-  for (DType d : {DType::kF64, DType::kF8E4M3, DType::kI32, DType::kQ2_K, DType::kIQ4_NL}) {
+  for (DType d : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) EXPECT_TRUE(IsMatMulDType(d));
+  for (DType d : {DType::kF64, DType::kF8E4M3, DType::kI32, DType::kQ4_1, DType::kQ5_K}) {
     EXPECT_FALSE(IsMatMulDType(d)) << DTypeName(d);
   }
 }
@@ -95,6 +96,26 @@ TEST(MatMulTest, MatchesDoubleReferenceOnAwkwardSizes) {
         }
       }
     }
+  }
+}
+
+// F16 widening is exact on every path (F16C or scalar), so results agree bitwise.
+TEST(MatMulTest, F16IsIdenticalOnEveryIsa) {
+  std::mt19937 rng(8);
+  ThreadPool pool(2);
+  const TestWeight w = MakeWeight(DType::kF16, 37, 67, rng);
+  const std::vector<float> x = RandomFloats(3 * 67, rng);
+  std::vector<float> want(3 * 37);
+  {
+    ScopedIsaOverride scalar(Isa::kScalar);
+    MatMul(pool, x.data(), 3, 67, w.tensor, nullptr, want.data());
+  }
+  for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) {
+    if (isa > DetectedIsa()) continue;
+    ScopedIsaOverride force(isa);
+    std::vector<float> got(3 * 37);
+    MatMul(pool, x.data(), 3, 67, w.tensor, nullptr, got.data());
+    EXPECT_EQ(got, want) << IsaName(isa);
   }
 }
 

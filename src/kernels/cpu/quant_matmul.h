@@ -1,0 +1,32 @@
+// y = x W^T for block-quantized weights (Q8_0, Q4_0, Q4_K, Q6_K): activations are
+// quantized to 8 bits once per call, then kernels of the active ISA take integer
+// dot products per block.
+//
+// Non-obvious rule: two paths, chosen by m alone (so results never depend on the
+// thread count). Small m (decode): threads claim contiguous ranges of weight
+// rows and tile kernels read every weight byte exactly once, computing all m
+// rows from it. m >= 8 (prefill, batches): each 32-row weight panel is packed
+// per call into an interleaved layout (quant_panel_pack.h) and run, in L1-sized
+// chunks of k, against every activation row; the scalar ISA has only the first.
+#pragma once
+
+#include <cstdint>
+
+#include "core/tensor.h"
+#include "core/thread_pool.h"
+
+namespace fathom::cpu {
+
+// Returns true iff QuantMatMul accepts weights of this dtype.
+bool IsQuantMatMulDType(DType dtype);
+
+// y[i][j] = sum_l xq[i][l] * w[j][l] (+ bias[j]), where xq is x quantized to 8 bits
+// per block (see q8_activation.h). REQUIRES: w is contiguous 2-D of a dtype
+// IsQuantMatMulDType accepts with w.dim(1) == k; x holds m * k finite floats; y
+// holds m * n floats and does not alias x; bias is null or holds n floats.
+// Deterministic for a given ISA, whatever the pool's thread count. After the
+// first call with the largest m * k, allocates nothing.
+void QuantMatMul(ThreadPool& pool, const float* x /*(m, k)*/, int64_t m, int64_t k, const Tensor& w /*(n, k)*/,
+                 const float* bias /*(n) or null*/, float* y /*(m, n)*/);
+
+}  // namespace fathom::cpu
