@@ -67,7 +67,16 @@ int64_t Tensor::num_bytes() const {
   return num_elements() / info.block_elems * info.block_bytes;
 }
 
-bool Tensor::is_contiguous() const { return strides_ == ContiguousStrides(shape_); }
+bool Tensor::is_contiguous() const {
+  // Walks the dimensions instead of building ContiguousStrides: kernels ask this
+  // on every call, and the answer must not allocate.
+  int64_t expected = 1;
+  for (int i = ndim() - 1; i >= 0; --i) {
+    if (strides_[i] != expected) return false;
+    expected *= shape_[i];
+  }
+  return true;
+}
 
 Result<Tensor> Tensor::SliceRows(int64_t begin, int64_t end) const {
   if (shape_.empty()) return InvalidArgument("cannot slice a scalar");

@@ -84,6 +84,20 @@ TEST_P(NoAllocationTest, SecondIdenticalRunAllocatesNothing) {
   EXPECT_EQ(CountForwardAllocations(*m.lm, prompt, 8, logits), 0);
 }
 
+// The quantized kernels too: activation blocks, packed panels (prefill) and
+// decode tiles all reuse their buffers.
+TEST_P(NoAllocationTest, QuantizedWeightsAllocateNothingEither) {
+  testing_util::SynthModelDir dir(GetParam());
+  ASSERT_TRUE(dir.status().ok()) << dir.status().ToString();
+  ThreadPool pool(2);
+  Result<std::unique_ptr<CausalLm>> lm = LoadCausalLm(dir.path(), pool, {.quant = DType::kQ4_0});
+  ASSERT_TRUE(lm.ok()) << lm.status().ToString();
+  const std::vector<int32_t> prompt = testing_util::RandomTokens(24, (*lm)->config().vocab_size, 3);
+  std::vector<float> logits;
+  EXPECT_GT(CountForwardAllocations(**lm, prompt, 8, logits), 0);
+  EXPECT_EQ(CountForwardAllocations(**lm, prompt, 8, logits), 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllFamilies, NoAllocationTest, ::testing::ValuesIn(testing_util::TinyPresets()),
                          [](const auto& info) { return info.param.Name(); });
 

@@ -109,27 +109,26 @@ void RunPanels(const Problem& p, int64_t panel_begin, int64_t panel_end) {
   }
 }
 
-// Panels of kPanelCols weight rows, each packed once into per-thread scratch and
-// then run against every group of activation rows.
+// Panels of kPanelCols weight rows. Each L1-sized chunk of a panel's blocks is
+// packed into a stack buffer (no heap scratch, so no thread ever allocates on
+// its first panel) and then run against every group of activation rows.
 void RunPackedPanels(const Problem& p, int64_t panel_begin, int64_t panel_end) {
   const QuantPanelKernels& kern = *p.panels;
-  // Grow-only per thread, like the activation scratch.
-  thread_local std::vector<uint8_t> packed;
-  const size_t packed_bytes = static_cast<size_t>(p.num_blocks * kern.packed_block_bytes);
-  if (packed.size() < packed_bytes) packed.resize(packed_bytes);
+  const int64_t w_block_bytes = p.w_row_bytes / p.num_blocks;
+  // k in chunks; the split depends only on k, so results do not depend on threads.
+  const int64_t chunk_blocks = std::max<int64_t>(1, kPackedChunkBytes / kern.packed_block_bytes);
+  FATHOM_CHECK(chunk_blocks * kern.packed_block_bytes <= kPackedChunkBytes);
+  alignas(64) uint8_t packed[kPackedChunkBytes];
   for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
     const int64_t j = panel * kPanelCols;
     const int cols = static_cast<int>(std::min<int64_t>(kPanelCols, p.n - j));
-    kern.pack(p.w + j * p.w_row_bytes, p.w_row_bytes, cols, p.num_blocks, packed.data());
-    // k in chunks; the split depends only on k, so results do not depend on threads.
-    const int64_t chunk_blocks = std::max<int64_t>(1, kPackedChunkBytes / kern.packed_block_bytes);
     for (int64_t b0 = 0; b0 < p.num_blocks; b0 += chunk_blocks) {
       const int64_t num_blocks = std::min(chunk_blocks, p.num_blocks - b0);
       const bool last = b0 + num_blocks == p.num_blocks;
+      kern.pack(p.w + j * p.w_row_bytes + b0 * w_block_bytes, p.w_row_bytes, cols, num_blocks, packed);
       for (int64_t i0 = 0; i0 < p.m; i0 += kMaxTileRows) {
         const int rows = static_cast<int>(std::min<int64_t>(kMaxTileRows, p.m - i0));
-        kern.tile[rows - 1](packed.data() + b0 * kern.packed_block_bytes,
-                            p.a + i0 * p.a_row_bytes + b0 * p.a_block_bytes, p.a_row_bytes, num_blocks,
+        kern.tile[rows - 1](packed, p.a + i0 * p.a_row_bytes + b0 * p.a_block_bytes, p.a_row_bytes, num_blocks,
                             last && p.bias != nullptr ? p.bias + j : nullptr, p.y + i0 * p.n + j, p.n, cols,
                             /*accumulate=*/b0 > 0);
       }
