@@ -9,6 +9,7 @@
 // generate it; every other problem (a changed file, a failed command) fails.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -74,7 +75,7 @@ TEST_P(InteropTest, LlamaCppAndFathomDecodeTheSameTokens) {
   const nlohmann::json fx = nlohmann::json::parse(in, nullptr, false);
   ASSERT_TRUE(fx.is_object()) << GetParam() << ".json is not JSON";
 
-  ScopedTempDir tmp;
+  testing_util::ScopedTempDir tmp;
   const fs::path model_dir = fs::path(tmp.path()) / "model";
   const fs::path gguf = fs::path(tmp.path()) / "model.gguf";
   const std::vector<std::string> synth_args = fx["synth_args"].get<std::vector<std::string>>();
@@ -99,14 +100,14 @@ TEST_P(InteropTest, LlamaCppAndFathomDecodeTheSameTokens) {
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   ASSERT_EQ(got->size(), want.size());
 
-  // Up to and including the first near tie the engines must agree; past it the
-  // continuations may part legitimately.
+  // Steps before the first near tie must agree; at a near tie the engines'
+  // rounding may pick either token, and past a difference the continuations part.
   size_t num_compared = 0;
-  for (size_t i = 0; i < want.size(); ++i) {
+  for (size_t i = 0; i < want.size() && margins[i] >= near_tie * scales[i]; ++i) {
     ++num_compared;
     EXPECT_EQ((*got)[i], want[i]) << GetParam() << ": step " << i << " of " << want.size()
                                   << " (llama.cpp's top-1 margin " << margins[i] << ")";
-    if ((*got)[i] != want[i] || margins[i] < near_tie * scales[i]) break;
+    if ((*got)[i] != want[i]) break;
   }
   EXPECT_GE(num_compared, fx["min_robust_steps"].get<size_t>()) << "the fixture has an early near tie; " << kRegenerate;
 }

@@ -54,7 +54,7 @@ TEST(QuantEvalTest, RoundedWeightsDivergeALittleAndOtherWeightsALot) {
 TEST(QuantEvalTest, DifferentVocabulariesAreAnError) {
   TinyModel ref({Architecture::kQwen2, "tiny"});
   ASSERT_TRUE(ref.status.ok());
-  ScopedTempDir dir;
+  testing_util::ScopedTempDir dir;
   SynthOptions options{.arch = Architecture::kQwen2, .preset = "tiny", .out_dir = dir.path()};
   options.vocab_size = ref.lm->config().vocab_size + 64;
   options.show_progress = false;
