@@ -120,8 +120,8 @@ int Bench(const BenchCommandOptions& o) {
   j["n_prompt"] = o.bench.num_prompt_tokens;
   j["n_gen"] = o.bench.num_gen_tokens;
   j["load_s"] = load_s;
-  j["prompt_tokens_per_s"] = result->prompt.samples.empty() ? nlohmann::ordered_json() : result->prompt.mean;
-  j["gen_tokens_per_s"] = result->gen.samples.empty() ? nlohmann::ordered_json() : result->gen.mean;
+  j["prompt_tokens_per_s"] = result->prompt.samples.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(result->prompt.mean);
+  j["gen_tokens_per_s"] = result->gen.samples.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(result->gen.mean);
   j["pp"] = nlohmann::ordered_json();
   j["tg"] = nlohmann::ordered_json();
   if (!result->prompt.samples.empty()) {
