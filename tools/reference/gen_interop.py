@@ -25,6 +25,7 @@ Usage (after building fathom and the peer):
 """
 import argparse
 import hashlib
+import importlib
 import json
 import os
 import pathlib
@@ -32,9 +33,14 @@ import random
 import subprocess
 import sys
 import tempfile
+import types
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-MODELS = [("qwen2", "tiny"), ("llama", "tiny"), ("deepseek_v2", "tiny"), ("deepseek_v3", "tiny")]
+# (arch, preset, tokenizer under ../shared/models/tokenizers): real tokenizers,
+# whose pre-tokenizers llama.cpp knows by name.
+MODELS = [("qwen2", "tiny", "qwen3"), ("llama", "tiny", "llama3.1"), ("deepseek_v2", "tiny", "deepseek-v3"),
+          ("deepseek_v3", "tiny", "deepseek-v3")]
+SHARED_TOKENIZERS = ROOT.parent / "shared" / "models" / "tokenizers"
 TYPES = ["q8_0", "q4_0"]
 SEED = 11             # fathom synth --seed
 PROMPT_TOKENS = 24
@@ -48,8 +54,12 @@ def load_llama_cpp(peer_bin):
     """The low-level ctypes bindings of the pinned sdist, bound to the peer's libllama.so."""
     os.environ["LLAMA_CPP_LIB_PATH"] = str(peer_bin)
     sdist = ROOT / ".venv-ref" / "llama-cpp-python"
-    sys.path.insert(0, str(sdist))
-    import llama_cpp.llama_cpp as L  # noqa: E402 (needs the path and the env var first)
+    # The package's __init__ pulls in the high-level API and its dependencies
+    # (diskcache, jinja2); an empty package module lets the bindings load alone.
+    package = types.ModuleType("llama_cpp")
+    package.__path__ = [str(sdist / "llama_cpp")]
+    sys.modules["llama_cpp"] = package
+    L = importlib.import_module("llama_cpp.llama_cpp")
     L.llama_backend_init()
     return L
 
@@ -86,9 +96,13 @@ def llama_greedy(L, gguf, prompt, n):
             if L.llama_decode(ctx, L.llama_batch_get_one(arr, len(step))) != 0:
                 raise RuntimeError(f"llama_decode failed on {gguf}")
             logits = np.ctypeslib.as_array(L.llama_get_logits_ith(ctx, -1), shape=(n_vocab,)).astype(np.float64)
-            order = np.argsort(-logits, kind="stable")
-            ids.append(int(order[0]))
-            margins.append(float(logits[order[0]] - logits[order[1]]))
+            # Ties go to the lowest id, as fathom's max_element does. Synthetic
+            # vocabularies repeat rows (bit-identical in both engines), so the
+            # margin is to the best *different* value.
+            top = int(np.argmax(logits))
+            ids.append(top)
+            below = logits[logits < logits[top]]
+            margins.append(float(logits[top] - below.max()) if below.size else float("inf"))
             scales.append(float(np.max(np.abs(logits))))
             step = [ids[-1]]
     finally:
@@ -119,11 +133,11 @@ def main():
     L = load_llama_cpp(args.peer_bin)
     out_dir = pathlib.Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for arch, preset in MODELS:
+    for arch, preset, tokenizer in MODELS:
         with tempfile.TemporaryDirectory() as tmp:
             model = pathlib.Path(tmp) / "model"
-            synth = ["synth", "--arch", arch, "--preset", preset, "--seed", str(SEED), "--out", str(model), "--quiet"]
-            run([args.fathom, *synth])
+            synth = ["synth", "--arch", arch, "--preset", preset, "--seed", str(SEED), "--quiet"]
+            run([args.fathom, *synth, "--tokenizer", str(SHARED_TOKENIZERS / tokenizer), "--out", str(model)])
             vocab = json.load(open(model / "config.json"))["vocab_size"]
             for qtype in TYPES:
                 gguf = pathlib.Path(tmp) / f"{arch}_{qtype}.gguf"
@@ -141,7 +155,8 @@ def main():
                     "preset": preset,
                     "seed": SEED,
                     "type": qtype,
-                    "synth_args": synth[:-3] + ["--quiet"],  # without --out DIR
+                    "synth_args": synth,  # the test adds --tokenizer SHARED/models/tokenizers/T --out DIR
+                    "tokenizer": tokenizer,
                     "gguf_sha256": sha256(gguf),
                     "gguf_bytes": gguf.stat().st_size,
                     "prompt": prompt,
