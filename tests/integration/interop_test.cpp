@@ -79,7 +79,9 @@ TEST_P(InteropTest, LlamaCppAndFathomDecodeTheSameTokens) {
   const fs::path model_dir = fs::path(tmp.path()) / "model";
   const fs::path gguf = fs::path(tmp.path()) / "model.gguf";
   const std::vector<std::string> synth_args = fx["synth_args"].get<std::vector<std::string>>();
-  RunResult r = RunFathom(ShellWords(synth_args) + " --out '" + model_dir.string() + "'");
+  const fs::path tokenizer = fs::path(FATHOM_SHARED_DIR) / "models" / "tokenizers" / fx["tokenizer"].get<std::string>();
+  RunResult r = RunFathom(ShellWords(synth_args) + " --tokenizer '" + tokenizer.string() + "' --out '" +
+                          model_dir.string() + "'");
   ASSERT_EQ(r.exit_code, 0) << "fathom synth failed: " << r.err;
   r = RunFathom("quantize '" + model_dir.string() + "' '" + gguf.string() + "' " + fx["type"].get<std::string>());
   ASSERT_EQ(r.exit_code, 0) << "fathom quantize failed: " << r.err;
