@@ -11,7 +11,7 @@
 #   TYPES ("q4_0 q8_0 q4_k")  BF16_MODEL (.bench-cache/qwen15b-bf16)
 #   BENCH_CACHE (.bench-cache)  FATHOM (build/release/fathom)
 #   PEER_BIN (bin/ of a llama.cpp build; default: what bench/setup_peer.sh prints)
-#   SKIP_EVAL=1 skips the KL step.
+#   SKIP_EVAL=1 skips the KL step; QUANTIZE_ONLY=1 stops after making the GGUFs.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 threads=${THREADS:-$(nproc)}
@@ -68,6 +68,7 @@ for t in $types; do
   mv "$tmp" "$out"
 done
 rm -f "$cache/$(basename "$model")-bf16.llama.gguf"  # 3.5 GB, only needed to quantize
+if [ "${QUANTIZE_ONLY:-0}" = 1 ]; then exit 0; fi
 
 # (d) speed, one type at a time, the peer first
 results="$cache/results"

@@ -2,7 +2,8 @@
 // llama-bench measures them so the numbers compare directly: pp is one forward
 // of `num_prompt_tokens` tokens in a single batch on an empty cache (pp512), tg
 // is `num_gen_tokens` single-token decode steps starting from an empty cache
-// (tg128). Each test runs once untimed to warm up, then `num_repetitions` timed.
+// (tg128). Each test warms up untimed (pp: one full run; tg: one decode step, as
+// llama-bench does), then runs `num_repetitions` times timed.
 //
 // Non-obvious rule: the token ids are random but valid and fixed by the seed,
 // since speed must not depend on what the text says, and the logits are never
