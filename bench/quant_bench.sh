@@ -54,7 +54,7 @@ for t in $types; do
   [ -f "$out" ] && continue
   tmp="${out%.gguf}.tmp.gguf"  # renamed when complete, so an interrupted run never leaves a bad cache entry
   if [ $has_quantize = 1 ]; then
-    "$fathom" quantize "$model" "$tmp" "$t"
+    "$fathom" quantize "$model" "$tmp" "$t" --threads "$threads" >&2
   else
     py=${CONVERT_PYTHON:-$root/.venv-ref/bin/python}
     convert=${CONVERT_PY:-$root/.venv-ref/llama-cpp-python/vendor/llama.cpp/convert_hf_to_gguf.py}
