@@ -45,7 +45,8 @@ fi
 # (c) one GGUF per type: `fathom quantize` when this fathom has it, else
 # llama.cpp's converter (bf16 GGUF) and llama-quantize, said in the table.
 has_quantize=0
-if "$fathom" help 2>&1 | grep -q '^  quantize '; then has_quantize=1; fi
+help_text=$("$fathom" help 2>&1 || true)  # captured first: grep -q closing a pipe early trips pipefail
+if grep -q '^  quantize ' <<<"$help_text"; then has_quantize=1; fi
 quantized_by=$([ $has_quantize = 1 ] && echo "fathom quantize" || echo "llama.cpp convert_hf_to_gguf + llama-quantize")
 log "quantizing with $quantized_by"
 gguf_for() { echo "$cache/$(basename "$model")-$1.$([ $has_quantize = 1 ] && echo fathom || echo llama).gguf"; }
