@@ -19,14 +19,16 @@ constexpr Command kCommands[] = {
     {"tokenize", TokenizeCommand, "tokenize --model M [--no-special] [--jsonl]: stdin text to a JSON array of ids"},
     {"detokenize", DetokenizeCommand, "detokenize --model M [--skip-special]: a JSON array of ids on stdin to text"},
     {"run", RunCommand, "run --model M --prompt TEXT [--chat] [-n N] [--temp T] [--seed S]: generate, streaming"},
+    {"bench", BenchCommand, "bench --model M [-p 512] [-n 128] [-r 5] [--json]: llama-bench's pp/tg speed and decode GB/s"},
+    {"eval-quant", EvalQuantCommand, "eval-quant --model REF --quant-model Q...: KL divergence and top-1 agreement vs REF"},
     {"logits", LogitsCommand, "logits --model M --tokens 1,2,3 [--all]: float32 logits of the last (every) position"},
     {"quantize", QuantizeCommand, "quantize IN OUT.gguf TYPE [--threads N]: write a llama.cpp GGUF (q8_0, q4_k, f16, ...)"},
 };
 
 void PrintUsage() {
   std::fputs("usage: fathom COMMAND [options]\n\ncommands:\n", stderr);
-  for (const Command& c : kCommands) std::fprintf(stderr, "  %-9s %s\n", std::string(c.verb).c_str(), std::string(c.summary).c_str());
-  std::fputs("  version   print the version\n", stderr);
+  for (const Command& c : kCommands) std::fprintf(stderr, "  %-10s %s\n", std::string(c.verb).c_str(), std::string(c.summary).c_str());
+  std::fputs("  version    print the version\n", stderr);
 }
 
 }  // namespace

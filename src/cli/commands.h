@@ -19,6 +19,8 @@ int DetokenizeCommand(const Args& args);
 int LogitsCommand(const Args& args);
 int RunCommand(const Args& args);
 int QuantizeCommand(const Args& args);
+int BenchCommand(const Args& args);
+int EvalQuantCommand(const Args& args);
 
 int Main(int argc, char** argv);
 
