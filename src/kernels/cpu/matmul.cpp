@@ -19,6 +19,8 @@ namespace {
 // Weight rows widened per task: 16 rows of a 4096-wide matrix is 256 KiB of
 // float32, which stays in L2 while every activation row streams past it.
 constexpr int64_t kRowBlock = 16;
+// Columns of F16/BF16 weights widened at a time: 16 x 1024 floats = 64 KiB.
+constexpr int64_t kChunk = 1024;
 
 #if defined(__x86_64__) && !defined(__clang__)
 #define FATHOM_CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
@@ -112,22 +114,42 @@ void MatMul(ThreadPool& pool, const float* x, int64_t m, int64_t k, const Tensor
   const int64_t num_blocks = (n + kRowBlock - 1) / kRowBlock;
   const bool direct = w.dtype() == DType::kF32;
   pool.ParallelFor(num_blocks, 1, [&](int64_t block_begin, int64_t block_end) {
-    // Grow-only per thread: a decode step calls this hundreds of times.
-    thread_local std::vector<float> scratch;
-    if (!direct && scratch.size() < static_cast<size_t>(kRowBlock * k)) scratch.resize(kRowBlock * k);
+    // F16/BF16 rows are widened kChunk columns at a time into this stack buffer
+    // (no heap, so no thread allocates on its first call); y accumulates the
+    // chunks' dot products in a fixed order, so the result does not depend on
+    // the thread count.
+    alignas(64) float widened[kRowBlock * kChunk];  // (kRowBlock, kChunk)
     for (int64_t b = block_begin; b < block_end; ++b) {
       const int64_t j0 = b * kRowBlock;
       const int64_t rows = std::min(kRowBlock, n - j0);
-      const float* wf = w.data_as<const float>() + j0 * k;
-      if (!direct) {
-        WeightRowsToF32(w, j0, rows, scratch.data());
-        wf = scratch.data();
+      if (direct) {
+        const float* wf = w.data_as<const float>() + j0 * k;
+        for (int64_t i = 0; i < m; ++i) {
+          const float* xi = x + i * k;
+          float* yi = y + i * n + j0;
+          for (int64_t j = 0; j < rows; ++j) {
+            yi[j] = DotImpl(xi, wf + j * k, k) + (bias != nullptr ? bias[j0 + j] : 0.0f);
+          }
+        }
+        continue;
       }
-      for (int64_t i = 0; i < m; ++i) {
-        const float* xi = x + i * k;
-        float* yi = y + i * n + j0;
+      const auto* src = w.data_as<const uint16_t>() + j0 * k;
+      for (int64_t c0 = 0; c0 < k; c0 += kChunk) {
+        const int64_t len = std::min(kChunk, k - c0);
         for (int64_t j = 0; j < rows; ++j) {
-          yi[j] = DotImpl(xi, wf + j * k, k) + (bias != nullptr ? bias[j0 + j] : 0.0f);
+          if (w.dtype() == DType::kBF16) {
+            Bf16RowsToF32(src + j * k + c0, len, widened + j * len);
+          } else {
+            F16RowsToF32(src + j * k + c0, len, widened + j * len);
+          }
+        }
+        for (int64_t i = 0; i < m; ++i) {
+          const float* xi = x + i * k + c0;
+          float* yi = y + i * n + j0;
+          for (int64_t j = 0; j < rows; ++j) {
+            const float d = DotImpl(xi, widened + j * len, len);
+            yi[j] = c0 == 0 ? d + (bias != nullptr ? bias[j0 + j] : 0.0f) : yi[j] + d;
+          }
         }
       }
     }
