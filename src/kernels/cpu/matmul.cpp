@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 #include "core/convert.h"
 #include "core/float_formats.h"
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/quant_matmul.h"
+#include "kernels/cpu/target_clones.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -22,15 +22,9 @@ constexpr int64_t kRowBlock = 16;
 // Columns of F16/BF16 weights widened at a time: 16 x 1024 floats = 64 KiB.
 constexpr int64_t kChunk = 1024;
 
-#if defined(__x86_64__) && !defined(__clang__)
-#define FATHOM_CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
-#else
-#define FATHOM_CLONES
-#endif
-
 // Eight independent partial sums let the compiler keep a full vector of lanes
 // busy without reassociating across iterations.
-FATHOM_CLONES float DotImpl(const float* a, const float* b, int64_t n) {
+FATHOM_TARGET_CLONES float DotImpl(const float* a, const float* b, int64_t n) {
   float acc[16] = {};
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
@@ -42,7 +36,7 @@ FATHOM_CLONES float DotImpl(const float* a, const float* b, int64_t n) {
   return sum;
 }
 
-FATHOM_CLONES void Bf16RowsToF32(const uint16_t* src, int64_t n, float* dst) {
+FATHOM_TARGET_CLONES void Bf16RowsToF32(const uint16_t* src, int64_t n, float* dst) {
   for (int64_t i = 0; i < n; ++i) {
     const uint32_t bits = static_cast<uint32_t>(src[i]) << 16;
     std::memcpy(&dst[i], &bits, sizeof bits);
@@ -64,11 +58,16 @@ __attribute__((target("avx2,fma,f16c"))) void F16RowsToF32F16c(const uint16_t* s
 }
 #endif
 
-void F16RowsToF32(const uint16_t* src, int64_t n, float* dst) {
+using WidenFn = void (*)(const uint16_t* src, int64_t n, float* dst);
+
+// The widening for a 16-bit weight dtype, chosen once per call (F16C when the
+// active ISA has it).
+WidenFn WidenerFor(DType dtype) {
+  if (dtype == DType::kBF16) return &Bf16RowsToF32;
 #if defined(__x86_64__)
-  if (ActiveIsa() >= Isa::kAvx2) return F16RowsToF32F16c(src, n, dst);
+  if (ActiveIsa() >= Isa::kAvx2) return &F16RowsToF32F16c;
 #endif
-  F16RowsToF32Scalar(src, n, dst);
+  return &F16RowsToF32Scalar;
 }
 
 }  // namespace
@@ -93,10 +92,8 @@ void WeightRowsToF32(const Tensor& w, int64_t row_begin, int64_t num_rows, float
       std::memcpy(dst, w.data_as<const float>() + row_begin * k, n * sizeof(float));
       return;
     case DType::kBF16:
-      Bf16RowsToF32(w.data_as<const uint16_t>() + row_begin * k, n, dst);
-      return;
     case DType::kF16:
-      F16RowsToF32(w.data_as<const uint16_t>() + row_begin * k, n, dst);
+      WidenerFor(w.dtype())(w.data_as<const uint16_t>() + row_begin * k, n, dst);
       return;
     default: {
       // Block formats: dequantize whole rows (a row is a whole number of blocks).
@@ -113,6 +110,7 @@ void MatMul(ThreadPool& pool, const float* x, int64_t m, int64_t k, const Tensor
   const int64_t n = w.dim(0);
   const int64_t num_blocks = (n + kRowBlock - 1) / kRowBlock;
   const bool direct = w.dtype() == DType::kF32;
+  const WidenFn widen = direct ? nullptr : WidenerFor(w.dtype());
   pool.ParallelFor(num_blocks, 1, [&](int64_t block_begin, int64_t block_end) {
     // F16/BF16 rows are widened kChunk columns at a time into this stack buffer
     // (no heap, so no thread allocates on its first call); y accumulates the
@@ -136,13 +134,7 @@ void MatMul(ThreadPool& pool, const float* x, int64_t m, int64_t k, const Tensor
       const auto* src = w.data_as<const uint16_t>() + j0 * k;
       for (int64_t c0 = 0; c0 < k; c0 += kChunk) {
         const int64_t len = std::min(kChunk, k - c0);
-        for (int64_t j = 0; j < rows; ++j) {
-          if (w.dtype() == DType::kBF16) {
-            Bf16RowsToF32(src + j * k + c0, len, widened + j * len);
-          } else {
-            F16RowsToF32(src + j * k + c0, len, widened + j * len);
-          }
-        }
+        for (int64_t j = 0; j < rows; ++j) widen(src + j * k + c0, len, widened + j * len);
         for (int64_t i = 0; i < m; ++i) {
           const float* xi = x + i * k + c0;
           float* yi = y + i * n + j0;
