@@ -83,6 +83,12 @@ Result<std::optional<double>> ParsedArgs::GetDouble(const std::string& name) con
   return std::optional<double>(x);
 }
 
+Result<int> ParsedArgs::GetThreads() const {
+  FATHOM_ASSIGN_OR_RETURN(std::optional<int64_t> threads, GetInt("threads"));
+  if (threads && (*threads < 0 || *threads > 1024)) return InvalidArgument("--threads must be in [0, 1024]");
+  return static_cast<int>(threads.value_or(0));
+}
+
 Result<uint64_t> ParseByteSize(const std::string& text) {
   uint64_t number = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);

@@ -36,6 +36,9 @@ class ParsedArgs {
   Result<std::optional<int64_t>> GetInt(const std::string& name) const;
   // Parses a finite decimal number option; errors name the option.
   Result<std::optional<double>> GetDouble(const std::string& name) const;
+  // The --threads option as a ThreadPool size: 0 (one per hardware thread) when
+  // absent; InvalidArgument outside [0, 1024].
+  Result<int> GetThreads() const;
   const std::vector<std::string>& positional() const { return positional_; }
 
  private:

@@ -45,7 +45,6 @@ Result<BenchCommandOptions> ParseBenchOptions(const Args& args) {
   FATHOM_ASSIGN_OR_RETURN(std::optional<int64_t> n_prompt, p.GetInt("n-prompt"));
   FATHOM_ASSIGN_OR_RETURN(std::optional<int64_t> n_gen, p.GetInt("n-gen"));
   FATHOM_ASSIGN_OR_RETURN(std::optional<int64_t> reps, p.GetInt("repetitions"));
-  FATHOM_ASSIGN_OR_RETURN(std::optional<int64_t> threads, p.GetInt("threads"));
   FATHOM_ASSIGN_OR_RETURN(std::optional<int64_t> seed, p.GetInt("seed"));
   FATHOM_ASSIGN_OR_RETURN(std::optional<int64_t> bw_mib, p.GetInt("bw-mib"));
   o.bench.num_prompt_tokens = n_prompt.value_or(512);
@@ -53,8 +52,7 @@ Result<BenchCommandOptions> ParseBenchOptions(const Args& args) {
   o.bench.num_repetitions = static_cast<int>(std::clamp<int64_t>(reps.value_or(5), 0, 1'000'000));
   if (o.bench.num_prompt_tokens < 0 || o.bench.num_gen_tokens < 0) return InvalidArgument("-p and -n must be >= 0");
   if (o.bench.num_repetitions < 1) return InvalidArgument("-r must be >= 1");
-  if (threads && (*threads < 0 || *threads > 1024)) return InvalidArgument("--threads must be in [0, 1024]");
-  o.num_threads = static_cast<int>(threads.value_or(0));
+  FATHOM_ASSIGN_OR_RETURN(o.num_threads, p.GetThreads());
   if (seed) o.bench.seed = static_cast<uint32_t>(*seed);
   if (bw_mib && (*bw_mib < 0 || *bw_mib > (int64_t{1} << 24))) return InvalidArgument("--bw-mib must be in [0, 2^24] (0 skips)");
   o.bandwidth_bytes = bw_mib.value_or(1024) << 20;

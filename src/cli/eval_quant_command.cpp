@@ -7,15 +7,14 @@
 // without --text, N random valid ids fixed by --seed (a random-weight model
 // behaves alike on either). Progress goes to stderr.
 #include <cstdio>
-#include <fstream>
 #include <random>
-#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "core/mapped_file.h"
 #include "model/model_registry.h"
 #include "quant/quant_eval.h"
 #include "tokenizer/tokenizer.h"
@@ -54,14 +53,12 @@ Result<EvalQuantOptions> ParseEvalQuantOptions(const Args& args) {
   o.text_file = p.Get("text");
   FATHOM_ASSIGN_OR_RETURN(std::optional<int64_t> positions, p.GetInt("positions"));
   FATHOM_ASSIGN_OR_RETURN(std::optional<int64_t> ctx, p.GetInt("ctx"));
-  FATHOM_ASSIGN_OR_RETURN(std::optional<int64_t> threads, p.GetInt("threads"));
   FATHOM_ASSIGN_OR_RETURN(std::optional<int64_t> seed, p.GetInt("seed"));
   o.num_positions = positions.value_or(2048);
   o.context = ctx.value_or(512);
   if (o.num_positions < 1) return InvalidArgument("--positions must be >= 1");
   if (o.context < 1) return InvalidArgument("--ctx must be >= 1");
-  if (threads && (*threads < 0 || *threads > 1024)) return InvalidArgument("--threads must be in [0, 1024]");
-  o.num_threads = static_cast<int>(threads.value_or(0));
+  FATHOM_ASSIGN_OR_RETURN(o.num_threads, p.GetThreads());
   if (seed) o.seed = static_cast<uint32_t>(*seed);
   o.json = p.Has("json");
   return o;
@@ -78,12 +75,9 @@ Result<std::vector<int32_t>> EvalTokens(const EvalQuantOptions& o, int64_t vocab
     for (int32_t& id : ids) id = dist(rng);
     return ids;
   }
-  std::ifstream in(*o.text_file, std::ios::binary);
-  if (!in) return NotFound(*o.text_file + ": cannot open the text file");
-  std::stringstream text;
-  text << in.rdbuf();
+  FATHOM_ASSIGN_OR_RETURN(std::string text, ReadTextFile(*o.text_file));
   FATHOM_ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::Load(o.ref_model));
-  FATHOM_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tokenizer.Encode(text.str(), /*add_special_tokens=*/true));
+  FATHOM_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tokenizer.Encode(text, /*add_special_tokens=*/true));
   if (static_cast<int64_t>(ids.size()) < o.num_positions) {
     std::fprintf(stderr, "eval-quant: %s has only %zu tokens; evaluating all of them\n", o.text_file->c_str(),
                  ids.size());

@@ -54,10 +54,10 @@ int LogitsCommand(const Args& args) {
   }
   Result<std::vector<int32_t>> tokens = ParseTokenList(*token_text);
   if (!tokens.ok()) return Fail(tokens.status().message(), 2);
-  Result<std::optional<int64_t>> threads = parsed->GetInt("threads");
+  Result<int> threads = parsed->GetThreads();
   if (!threads.ok()) return Fail(threads.status().message(), 2);
 
-  ThreadPool pool(static_cast<int>(threads->value_or(0)));
+  ThreadPool pool(*threads);
   Result<std::unique_ptr<CausalLm>> lm = LoadCausalLm(model_path, pool, load);
   if (!lm.ok()) return Fail(lm.status().message());
   Result<KvCache> cache = (*lm)->NewCache(static_cast<int64_t>(tokens->size()));

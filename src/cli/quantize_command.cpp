@@ -29,16 +29,13 @@ int QuantizeCommand(const Args& args) {
   const std::string& out = pos[1];
   Result<DType> target = ParseQuantTarget(pos[2]);
   if (!target.ok()) return Fail("quantize: " + target.status().message(), 2);
-  Result<std::optional<int64_t>> threads = parsed->GetInt("threads");
+  Result<int> threads = parsed->GetThreads();
   if (!threads.ok()) return Fail("quantize: " + threads.status().message(), 2);
-  if (threads->has_value() && (**threads < 0 || **threads > 1024)) {
-    return Fail("quantize: --threads must be between 0 and 1024", 2);
-  }
   if (!out.ends_with(".gguf")) return Fail("quantize: " + out + ": the output file name must end in .gguf", 2);
 
   GgufExportOptions options;
   options.target = *target;
-  options.num_threads = threads->has_value() ? static_cast<int>(**threads) : 0;
+  options.num_threads = *threads;
   options.show_progress = !parsed->Has("quiet");
   Result<GgufExportSummary> summary = ExportGguf(in, out, options);
   if (!summary.ok()) return Fail(summary.status().message());

@@ -83,9 +83,7 @@ Result<RunOptions> ParseRunOptions(const Args& args) {
   FATHOM_ASSIGN_OR_RETURN(std::optional<int64_t> ctx, p.GetInt("ctx-size"));
   if (ctx && *ctx <= 0) return InvalidArgument("--ctx-size must be positive");
   o.context = ctx.value_or(0);
-  FATHOM_ASSIGN_OR_RETURN(std::optional<int64_t> threads, p.GetInt("threads"));
-  if (threads && (*threads < 0 || *threads > 1024)) return InvalidArgument("--threads must be in [0, 1024]");
-  o.num_threads = static_cast<int>(threads.value_or(0));
+  FATHOM_ASSIGN_OR_RETURN(o.num_threads, p.GetThreads());
   if (const std::optional<std::string> quant = p.Get("quant")) {
     FATHOM_ASSIGN_OR_RETURN(o.quant, ParseQuantTarget(*quant));
   }

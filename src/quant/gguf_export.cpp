@@ -111,8 +111,8 @@ int64_t InterleavedRopeRow(int64_t row, int64_t head_dim) {
   return head * head_dim + (in_head % 2) * (head_dim / 2) + in_head / 2;
 }
 
-// kv_b_proj (heads * (nope + v), kv_lora_rank) as float32, shared by the two
-// tensors llama.cpp splits it into.
+// kv_b_proj (heads * (nope + v), kv_lora_rank) as float32, read once for the two
+// tensors llama.cpp splits it into (see AddKvB).
 Result<std::shared_ptr<const std::vector<float>>> LoadKvB(WeightStore& store, const std::string& name) {
   const ModelConfig& c = store.config();
   const int64_t rows = c.num_attention_heads * (c.qk_nope_head_dim + c.v_head_dim);
@@ -210,17 +210,32 @@ class HfPlanner {
   void AddKvB(const std::string& kv_b) {
     const int64_t nh = c_.num_attention_heads, nope = c_.qk_nope_head_dim, vd = c_.v_head_dim, r = c_.kv_lora_rank;
     const std::string stem = kv_b.substr(0, kv_b.size() - std::string("kv_b_proj.weight").size());
+    // The first of the two pieces to open loads the matrix, the second takes it
+    // and lets it go with its tensor (with FP8 weights this also dequantizes once).
+    struct Shared {
+      std::shared_ptr<const std::vector<float>> matrix;
+      int users_left = 2;
+    };
+    auto shared = std::make_shared<Shared>();
     WeightStore& store = store_;
-    Piece k_piece = {nh * r, [&store, kv_b, nope, vd, r]() -> Result<RowReader> {
-                       FATHOM_ASSIGN_OR_RETURN(auto m, LoadKvB(store, kv_b));
+    auto take = [&store, kv_b, shared]() -> Result<std::shared_ptr<const std::vector<float>>> {
+      if (shared->matrix == nullptr) {
+        FATHOM_ASSIGN_OR_RETURN(shared->matrix, LoadKvB(store, kv_b));
+      }
+      std::shared_ptr<const std::vector<float>> m = shared->matrix;
+      if (--shared->users_left <= 0) shared->matrix.reset();
+      return m;
+    };
+    Piece k_piece = {nh * r, [take, nope, vd, r]() -> Result<RowReader> {
+                       FATHOM_ASSIGN_OR_RETURN(auto m, take());
                        return RowReader([m, nope, vd, r](int64_t row, float* dst) {
                          const int64_t head = row / r, i = row % r;
                          const float* w_uk = m->data() + head * (nope + vd) * r;  // (nope, r)
                          for (int64_t d = 0; d < nope; ++d) dst[d] = w_uk[d * r + i];
                        });
                      }};
-    Piece v_piece = {nh * vd, [&store, kv_b, nope, vd, r]() -> Result<RowReader> {
-                       FATHOM_ASSIGN_OR_RETURN(auto m, LoadKvB(store, kv_b));
+    Piece v_piece = {nh * vd, [take, nope, vd, r]() -> Result<RowReader> {
+                       FATHOM_ASSIGN_OR_RETURN(auto m, take());
                        return RowReader([m, nope, vd, r](int64_t row, float* dst) {
                          const int64_t head = row / vd, j = row % vd;
                          std::memcpy(dst, m->data() + (head * (nope + vd) + nope + j) * r, r * sizeof(float));

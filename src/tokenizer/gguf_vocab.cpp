@@ -1,6 +1,7 @@
 #include "tokenizer/gguf_vocab.h"
 
 #include "formats/gguf_file.h"
+#include "tokenizer/tokenizer.h"
 
 #include <algorithm>
 #include <map>
@@ -55,16 +56,6 @@ std::vector<std::string> SplitRegexes(const json& pre) {
     }
   }
   return out;
-}
-
-// tokenizer_config.json writes a special token as its text or as an AddedToken
-// object ({"content": ...}); nullopt if absent or null.
-std::optional<std::string> ConfigTokenText(const json& config, const char* key) {
-  if (!config.is_object() || !config.contains(key)) return std::nullopt;
-  const json& v = config[key];
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
-  return std::nullopt;
 }
 
 // Whether tokenizer.json's post-processor puts `token` first (`first`) or last
@@ -277,7 +268,7 @@ Result<std::vector<std::pair<std::string, GgufValue>>> TokenizerJsonToGgufVocab(
                                              std::pair{"eos_token", "tokenizer.ggml.eos_token_id"},
                                              std::pair{"unk_token", "tokenizer.ggml.unknown_token_id"},
                                              std::pair{"pad_token", "tokenizer.ggml.padding_token_id"}}) {
-    const std::optional<std::string> text = ConfigTokenText(tokenizer_config_json, config_key);
+    const std::optional<std::string> text = ConfigTokenContent(tokenizer_config_json, config_key);
     if (!text) continue;
     const auto it = ids.find(*text);
     if (it != ids.end()) out.emplace_back(gguf_key, GgufValue::U32(static_cast<uint32_t>(it->second)));
@@ -288,7 +279,7 @@ Result<std::vector<std::pair<std::string, GgufValue>>> TokenizerJsonToGgufVocab(
         tokenizer_config_json[key].is_boolean()) {
       add = tokenizer_config_json[key].get<bool>();
     } else {
-      add = PostProcessorAdds(tokenizer_json.value("post_processor", json()), ConfigTokenText(tokenizer_config_json, token_key),
+      add = PostProcessorAdds(tokenizer_json.value("post_processor", json()), ConfigTokenContent(tokenizer_config_json, token_key),
                               std::string_view(key) == "add_bos_token");
     }
     if (add) out.emplace_back(std::string("tokenizer.ggml.") + key, GgufValue::Bool(*add));

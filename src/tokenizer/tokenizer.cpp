@@ -30,15 +30,6 @@ Result<AddedToken> ParseAddedToken(const json& j) {
   return t;
 }
 
-// bos_token / eos_token in tokenizer_config.json: a string or an AddedToken object.
-std::optional<std::string> ConfigTokenContent(const json& config, const char* key) {
-  if (!config.is_object() || !config.contains(key)) return std::nullopt;
-  const json& v = config[key];
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
-  return std::nullopt;
-}
-
 std::optional<bool> ConfigBool(const json& config, const char* key) {
   if (!config.is_object() || !config.contains(key) || !config[key].is_boolean()) return std::nullopt;
   return config[key].get<bool>();
@@ -55,6 +46,14 @@ Result<json> ReadJson(const std::filesystem::path& path) {
 }
 
 }  // namespace
+
+std::optional<std::string> ConfigTokenContent(const json& config, const char* key) {
+  if (!config.is_object() || !config.contains(key)) return std::nullopt;
+  const json& v = config[key];
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
+  return std::nullopt;
+}
 
 Result<Tokenizer> Tokenizer::FromJson(const json& tokenizer, const json& config, SpecialTokenSource source) {
   if (!tokenizer.is_object()) return Corrupt("tokenizer.json is not a JSON object");

@@ -92,4 +92,9 @@ class Tokenizer {
   std::optional<int32_t> eos_id_;
 };
 
+// The text of special token `key` ("bos_token", ...) in a tokenizer_config.json,
+// which writes it as a string or an AddedToken object {"content": ...};
+// nullopt if absent, null or of another shape.
+std::optional<std::string> ConfigTokenContent(const nlohmann::json& config, const char* key);
+
 }  // namespace fathom

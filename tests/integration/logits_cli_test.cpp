@@ -65,6 +65,8 @@ TEST_F(LogitsCliTest, BadInputExitsWithOneLine) {
   EXPECT_NE(Failure("logits" + model + " --tokens 1,x,3", 2).find("'x' is not a token id"), std::string::npos);
   EXPECT_NE(Failure("logits" + model + " --tokens 1,,3", 2).find("is not a token id"), std::string::npos);
   EXPECT_NE(Failure("logits" + model + " --tokens -4", 2).find("'-4' is not a token id"), std::string::npos);
+  EXPECT_NE(Failure("logits" + model + " --tokens 1 --threads 5000", 2).find("--threads must be in [0, 1024]"),
+            std::string::npos);
   Failure("logits" + model, 2);  // no --tokens
   EXPECT_NE(Failure("logits --model /nonexistent/fathom-model --tokens 1", 1).find("/nonexistent/fathom-model"),
             std::string::npos);

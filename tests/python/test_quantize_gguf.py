@@ -70,7 +70,7 @@ def test_llama_f32_holds_the_permuted_weights(tmp_path: Path) -> None:
     reader = quantize(model, tmp_path / "f32.gguf", "f32")
     config = json.loads((model / "config.json").read_text())
     assert value(reader, "general.architecture") == "llama"
-    assert value(reader, "general.file_type") == 0
+    assert value(reader, "general.file_type") == gguf.LlamaFileType.ALL_F32
     assert value(reader, "general.quantization_version") == 2
     assert value(reader, "llama.block_count") == config["num_hidden_layers"]
     assert value(reader, "llama.attention.head_count_kv") == config["num_key_value_heads"]
@@ -85,9 +85,25 @@ def test_llama_f32_holds_the_permuted_weights(tmp_path: Path) -> None:
     np.testing.assert_array_equal(as_float(tensors["blk.1.attn_k.weight"]),
                                   permute(hf["model.layers.1.self_attn.k_proj.weight"], kv_heads))
     np.testing.assert_array_equal(as_float(tensors["blk.0.attn_v.weight"]), hf["model.layers.0.self_attn.v_proj.weight"])
-    # llama3 rope scaling travels as rope_freqs, one factor per rotated pair.
+    # llama3 rope scaling travels as rope_freqs, one factor per rotated pair:
+    # the converter's generate_extra_tensors for llama3, restated in NumPy.
     head_dim = config["hidden_size"] // heads
     assert list(tensors["rope_freqs.weight"].shape) == [head_dim // 2]
+    rs = config["rope_scaling"]
+    old_ctx = rs["original_max_position_embeddings"]
+    low_wavelen, high_wavelen = old_ctx / rs["low_freq_factor"], old_ctx / rs["high_freq_factor"]
+    freqs = 1.0 / (config["rope_theta"] ** (np.arange(0, head_dim, 2, dtype=np.float32) / head_dim))
+    want = []
+    for freq in freqs:
+        wavelen = 2 * np.pi / freq
+        if wavelen < high_wavelen:
+            want.append(1.0)
+        elif wavelen > low_wavelen:
+            want.append(rs["factor"])
+        else:
+            smooth = (old_ctx / wavelen - rs["low_freq_factor"]) / (rs["high_freq_factor"] - rs["low_freq_factor"])
+            want.append(1.0 / ((1 - smooth) / rs["factor"] + smooth))
+    np.testing.assert_allclose(as_float(tensors["rope_freqs.weight"]), np.array(want, dtype=np.float32), rtol=1e-6)
 
 
 def test_deepseek_v3_q8_0_layout(tmp_path: Path) -> None:
@@ -95,7 +111,7 @@ def test_deepseek_v3_q8_0_layout(tmp_path: Path) -> None:
     reader = quantize(model, tmp_path / "q8.gguf", "q8_0")
     config = json.loads((model / "config.json").read_text())
     assert value(reader, "general.architecture") == "deepseek2"
-    assert value(reader, "general.file_type") == 7
+    assert value(reader, "general.file_type") == gguf.LlamaFileType.MOSTLY_Q8_0
     assert value(reader, "deepseek2.attention.head_count_kv") == 1
     assert value(reader, "deepseek2.attention.kv_lora_rank") == config["kv_lora_rank"]
     assert value(reader, "deepseek2.attention.key_length_mla") == config["qk_nope_head_dim"] + config["qk_rope_head_dim"]
@@ -133,7 +149,7 @@ def test_deepseek_v3_q8_0_layout(tmp_path: Path) -> None:
 def test_k256_q4_k_types(tmp_path: Path) -> None:
     model = synth(tmp_path, "llama", "small-k256")
     reader = quantize(model, tmp_path / "q4k.gguf", "q4_k")
-    assert value(reader, "general.file_type") == 15
+    assert value(reader, "general.file_type") == gguf.LlamaFileType.MOSTLY_Q4_K_M
     types = {t.name: t.tensor_type for t in reader.tensors}
     assert types["blk.0.attn_q.weight"] == QT.Q4_K
     assert types["blk.1.ffn_down.weight"] == QT.Q4_K

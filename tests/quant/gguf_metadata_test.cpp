@@ -1,5 +1,6 @@
-// The metadata GgufModelMetadata writes: llama.cpp's file types, the keys a
-// DeepSeek model needs (including the q_lora_rank llama.cpp insists on), and
+// The metadata GgufModelMetadata writes (its file types are checked against
+// gguf-py in tests/python): the keys a DeepSeek model needs (including the
+// q_lora_rank llama.cpp insists on), and
 // llama3 rope factors that reproduce transformers' llama3 frequencies.
 #include "quant/gguf_metadata.h"
 
@@ -18,16 +19,6 @@ std::map<std::string, GgufValue> AsMap(const GgufMetadata& m) {
   std::map<std::string, GgufValue> out;
   for (const auto& [k, v] : m) EXPECT_TRUE(out.emplace(k, v).second) << "duplicate key " << k;
   return out;
-}
-
-TEST(GgufMetadataTest, FileTypesAreLlamaCppsFtypes) {
-  EXPECT_EQ(LlamaFileType(DType::kF32), 0u);
-  EXPECT_EQ(LlamaFileType(DType::kF16), 1u);
-  EXPECT_EQ(LlamaFileType(DType::kQ4_0), 2u);
-  EXPECT_EQ(LlamaFileType(DType::kQ8_0), 7u);
-  EXPECT_EQ(LlamaFileType(DType::kQ4_K), 15u);
-  EXPECT_EQ(LlamaFileType(DType::kQ6_K), 18u);
-  EXPECT_EQ(LlamaFileType(DType::kBF16), 32u);
 }
 
 TEST(GgufMetadataTest, DeepseekWithoutQLoraWritesZero) {
