@@ -29,9 +29,7 @@ log() { echo "quant-bench: $*" >&2; }
 
 # (a) the peer
 peer_bin=${PEER_BIN:-$(bash "$root/bench/setup_peer.sh")}
-for tool in llama-bench llama-quantize; do
-  [ -x "$peer_bin/$tool" ] || { log "no $peer_bin/$tool (set PEER_BIN or run bench/setup_peer.sh)"; exit 1; }
-done
+[ -x "$peer_bin/llama-bench" ] || { log "no $peer_bin/llama-bench (set PEER_BIN or run bench/setup_peer.sh)"; exit 1; }
 export LD_LIBRARY_PATH="$peer_bin${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 [ -x "$fathom" ] || { log "no fathom binary at $fathom (build with cmake --preset release)"; exit 1; }
 
@@ -42,33 +40,13 @@ if [ ! -f "$model/config.json" ]; then
     --tokenizer "$root/../shared/models/tokenizers/qwen3" --out "$model"
 fi
 
-# (c) one GGUF per type: `fathom quantize` when this fathom has it, else
-# llama.cpp's converter (bf16 GGUF) and llama-quantize, said in the table.
-has_quantize=0
-help_text=$("$fathom" help 2>&1 || true)  # captured first: grep -q closing a pipe early trips pipefail
-if grep -q '^  quantize ' <<<"$help_text"; then has_quantize=1; fi
-quantized_by=$([ $has_quantize = 1 ] && echo "fathom quantize" || echo "llama.cpp convert_hf_to_gguf + llama-quantize")
-log "quantizing with $quantized_by"
-gguf_for() { echo "$cache/$(basename "$model")-$1.$([ $has_quantize = 1 ] && echo fathom || echo llama).gguf"; }
+# (c) one GGUF per type, made by `fathom quantize` (it writes atomically, so an
+# interrupted run never leaves a bad cache entry)
+gguf_for() { echo "$cache/$(basename "$model")-$1.fathom.gguf"; }
 for t in $types; do
   out=$(gguf_for "$t")
-  [ -f "$out" ] && continue
-  tmp="${out%.gguf}.tmp.gguf"  # renamed when complete, so an interrupted run never leaves a bad cache entry
-  if [ $has_quantize = 1 ]; then
-    "$fathom" quantize "$model" "$tmp" "$t" --threads "$threads" >&2
-  else
-    py=${CONVERT_PYTHON:-$root/.venv-ref/bin/python}
-    convert=${CONVERT_PY:-$root/.venv-ref/llama-cpp-python/vendor/llama.cpp/convert_hf_to_gguf.py}
-    bf16_gguf="$cache/$(basename "$model")-bf16.llama.gguf"
-    if [ ! -f "$bf16_gguf" ]; then
-      "$py" "$convert" "$model" --outtype bf16 --outfile "$bf16_gguf.tmp" >&2
-      mv "$bf16_gguf.tmp" "$bf16_gguf"
-    fi
-    "$peer_bin/llama-quantize" "$bf16_gguf" "$tmp" "$(echo "$t" | tr a-z A-Z)" "$threads" >&2
-  fi
-  mv "$tmp" "$out"
+  [ -f "$out" ] || "$fathom" quantize "$model" "$out" "$t" --threads "$threads" >&2
 done
-rm -f "$cache/$(basename "$model")-bf16.llama.gguf"  # 3.5 GB, only needed to quantize
 if [ "${QUANTIZE_ONLY:-0}" = 1 ]; then exit 0; fi
 
 # (d) speed, one type at a time, the peer first
@@ -83,15 +61,15 @@ for t in $types; do
 done
 
 # (e) the table
-python3 - "$results" "$pp" "$tg" "$threads" "$reps" "$quantized_by" $types <<'PY'
+python3 - "$results" "$pp" "$tg" "$threads" "$reps" $types <<'PY'
 import json, sys
-results, pp, tg, threads, reps, quantized_by, types = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7:]
+results, pp, tg, threads, reps, types = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6:]
 def peer_rate(rows, n_prompt, n_gen):
     for r in rows:
         if r["n_prompt"] == n_prompt and r["n_gen"] == n_gen:
             return r["avg_ts"], r["stddev_ts"]
     return None, None
-print(f"\nquantized by {quantized_by}; {threads} threads, {reps} repetitions; t/s = mean tokens/s")
+print(f"\nquantized by fathom quantize; {threads} threads, {reps} repetitions; t/s = mean tokens/s")
 head = ["type", f"pp{pp} fathom", f"pp{pp} llama.cpp", "ratio", f"tg{tg} fathom", f"tg{tg} llama.cpp", "ratio",
         "fathom decode GB/s", "machine read GB/s", "fraction"]
 print("| " + " | ".join(head) + " |")

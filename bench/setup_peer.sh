@@ -29,6 +29,6 @@ echo "setup-peer: building llama.cpp ($version) with $jobs jobs in $build" >&2
 cmake -S "$src/vendor/llama.cpp" -B "$build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
   -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF \
   -DGGML_BUILD_TESTS=OFF -DBUILD_SHARED_LIBS=ON >&2
-cmake --build "$build" -j "$jobs" --target llama-bench llama-simple llama-quantize >&2
+cmake --build "$build" -j "$jobs" --target llama-bench llama-simple >&2
 touch "$build/.done"
 echo "$build/bin"

@@ -107,10 +107,10 @@ int Bench(const BenchCommandOptions& o) {
     read_bytes_per_s = *bw;
   }
 
-  // Every weight is read once per decode step. This counts the whole embedding
-  // table (a step reads one row of it) and every MoE expert (a step reads only the
-  // routed ones), as llama-bench's model size does.
+  // A decode step reads every weight once except the embedding table (one row);
+  // MoE models still count every expert (see CausalLm::decode_bytes_per_token).
   const int64_t weight_bytes = (*lm)->weight_bytes();
+  const int64_t decode_bytes = (*lm)->decode_bytes_per_token();
   nlohmann::ordered_json j;
   j["model"] = o.model;
   j["threads"] = pool.num_threads();
@@ -131,12 +131,12 @@ int Bench(const BenchCommandOptions& o) {
     j["tg"]["tokens"] = o.bench.num_gen_tokens;
   }
   j["weight_bytes"] = weight_bytes;
-  j["decode_bytes_per_token"] = weight_bytes;
+  j["decode_bytes_per_token"] = decode_bytes;
   j["decode_gb_per_s"] = nlohmann::ordered_json();
   j["machine_read_gb_per_s"] = read_bytes_per_s ? nlohmann::ordered_json(*read_bytes_per_s / 1e9) : nlohmann::ordered_json();
   j["decode_bandwidth_fraction"] = nlohmann::ordered_json();
   if (!result->gen.samples.empty()) {
-    const double decode_bytes_per_s = static_cast<double>(weight_bytes) * result->gen.mean;
+    const double decode_bytes_per_s = static_cast<double>(decode_bytes) * result->gen.mean;
     j["decode_gb_per_s"] = decode_bytes_per_s / 1e9;
     if (read_bytes_per_s) j["decode_bandwidth_fraction"] = decode_bytes_per_s / *read_bytes_per_s;
   }

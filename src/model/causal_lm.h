@@ -37,6 +37,10 @@ class CausalLm {
   virtual KvCacheShape cache_shape() const = 0;
   // Bytes of weights the forward reads (mapped or owned).
   virtual int64_t weight_bytes() const = 0;
+  // Of those, the bytes one decode step reads: all but the embedding table, of
+  // which a step reads one row (unless the table is also the output head). MoE
+  // models still count every expert, though a step reads only the routed ones.
+  virtual int64_t decode_bytes_per_token() const = 0;
 
   // Runs every entry's new tokens, appends them to the entry's cache, and writes
   // vocab_size floats per requested row to `logits` (resized), entries in order.

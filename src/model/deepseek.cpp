@@ -58,6 +58,7 @@ class DeepseekModel final : public CausalLm {
             .second_width = config_.qk_rope_head_dim};
   }
   int64_t weight_bytes() const override { return store_.bytes_loaded(); }
+  int64_t decode_bytes_per_token() const override { return weight_bytes() - ends_.UnreadEmbeddingBytes(); }
 
   Status Forward(std::span<const BatchEntry> batch, std::vector<float>* logits) override {
     FATHOM_RETURN_IF_ERROR(MakeForwardContext(config_, batch, pool_, ws_, &ctx_));

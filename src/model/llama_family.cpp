@@ -67,6 +67,7 @@ class LlamaFamilyModel final : public CausalLm {
     return {.num_layers = config_.num_hidden_layers, .first_width = kv_dim, .second_width = kv_dim};
   }
   int64_t weight_bytes() const override { return store_.bytes_loaded(); }
+  int64_t decode_bytes_per_token() const override { return weight_bytes() - ends_.UnreadEmbeddingBytes(); }
 
   Status Forward(std::span<const BatchEntry> batch, std::vector<float>* logits) override {
     FATHOM_RETURN_IF_ERROR(MakeForwardContext(config_, batch, pool_, ws_, &ctx_));

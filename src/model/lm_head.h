@@ -17,6 +17,12 @@ struct LmEnds {
   Tensor lm_head;                 // (vocab, hidden); embed_tokens when tied
   float rms_norm_eps = 1e-6f;
 
+  // Bytes of the embedding table a decode step does not read: all of it, unless
+  // the table is also the head.
+  int64_t UnreadEmbeddingBytes() const {
+    return embed_tokens.data() == lm_head.data() ? 0 : embed_tokens.num_bytes();
+  }
+
   // hidden (num_rows, hidden) = the embedding rows of ctx.tokens.
   void Embed(const ForwardContext& ctx, float* hidden) const;
   // logits (ctx.logits_rows.size(), vocab) from hidden (num_rows, hidden).

@@ -71,6 +71,20 @@ TEST(LoadQuantTest, RejectsTargetsThatAreNotQuantTargets) {
   EXPECT_FALSE(WeightStore::Open(dir.path(), {.quant = DType::kQ2_K}).ok());
 }
 
+TEST(LoadQuantTest, DecodeReadsAllWeightsButTheUntiedEmbeddingTable) {
+  for (const TinyModelSpec spec : {TinyModelSpec{Architecture::kQwen2, "tiny"}, TinyModelSpec{Architecture::kQwen2, "tiny-tied"},
+                                   TinyModelSpec{Architecture::kDeepseekV3, "tiny"}}) {
+    SynthModelDir dir(spec);
+    ASSERT_TRUE(dir.status().ok());
+    ThreadPool pool(1);
+    Result<std::unique_ptr<CausalLm>> lm = LoadCausalLm(dir.path(), pool);
+    ASSERT_TRUE(lm.ok());
+    const ModelConfig& c = (*lm)->config();
+    const int64_t table = c.tie_word_embeddings ? 0 : c.vocab_size * c.hidden_size * int64_t{sizeof(float)};
+    EXPECT_EQ((*lm)->decode_bytes_per_token(), (*lm)->weight_bytes() - table) << spec.Name();
+  }
+}
+
 struct QuantCase {
   DType target;
   double max_error;  // MedianRowError bound: 3-10x what these models measure
