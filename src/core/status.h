@@ -22,6 +22,7 @@ enum class StatusCode {
   kIoError,            // the operating system refused
   kOutOfRange,         // an index or size past a limit
   kResourceExhausted,  // out of memory, blocks or quota
+  kUnavailable,        // not now: shutting down or not ready; a retry later may succeed
   kInternal,           // a bug surfaced as a value
 };
 
@@ -57,6 +58,7 @@ inline Status Unsupported(std::string m) { return {StatusCode::kUnsupported, std
 inline Status IoError(std::string m) { return {StatusCode::kIoError, std::move(m)}; }
 inline Status OutOfRange(std::string m) { return {StatusCode::kOutOfRange, std::move(m)}; }
 inline Status ResourceExhausted(std::string m) { return {StatusCode::kResourceExhausted, std::move(m)}; }
+inline Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 
 // Either a T or a non-OK Status. REQUIRES: a Status stored here is not OK.
