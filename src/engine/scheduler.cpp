@@ -74,6 +74,7 @@ SchedulerOutput Scheduler::Schedule() {
     }
     waiting_.pop_front();
     running_.push_back(&seq);
+    seq.request().is_admitted = true;
     add(seq, num_new);
   }
   return out;
@@ -100,9 +101,7 @@ void Scheduler::TakeCachedPrefix(Sequence& seq) {
   seq.cache().Advance(num_cached);
   seq.set_num_published_blocks(static_cast<int64_t>(blocks.size()));
   Request& request = seq.request();
-  if (seq.choice_index() == 0 && !request.is_forked && seq.num_output_tokens() == 0) {
-    request.num_cached_tokens = num_cached;
-  }
+  if (!request.is_admitted) request.num_cached_tokens = num_cached;
 }
 
 Sequence* Scheduler::PreemptYoungest() {

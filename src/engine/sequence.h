@@ -94,7 +94,8 @@ struct Request {
   GenerationRequest params;
   std::shared_ptr<RequestHandle> handle;
   uint64_t hash_seed = 0;  // BlockHashSeed(model id, cache_salt)
-  int64_t num_cached_tokens = 0;
+  int64_t num_cached_tokens = 0;                     // prompt tokens the first admission found cached
+  bool is_admitted = false;                          // the first choice has been scheduled once
   std::vector<std::unique_ptr<Sequence>> sequences;  // (n): sequences[0] runs the prompt; the rest fork after it
   bool is_forked = false;                            // the other choices were started
   Status error;
