@@ -24,13 +24,12 @@ Result<std::unique_ptr<KvBlockPool>> KvBlockPool::Create(const KvCacheShape& sha
   const int64_t row_floats = shape.first_width + shape.second_width;
   constexpr int64_t kMaxFloats = std::numeric_limits<int64_t>::max() / static_cast<int64_t>(sizeof(float));
   const auto too_many = [&](int64_t a, int64_t b) { return a > 0 && b > kMaxFloats / a; };
-  const int64_t rows = block_size * num_blocks;
-  if (too_many(block_size, num_blocks) || too_many(rows, row_floats) ||
-      too_many(rows * row_floats, shape.num_layers)) {
+  if (too_many(block_size, num_blocks) || too_many(block_size * num_blocks, row_floats) ||
+      too_many(block_size * num_blocks * row_floats, shape.num_layers)) {
     return ResourceExhausted("a KV block pool of " + std::to_string(num_blocks) + " blocks of " +
                              std::to_string(block_size) + " tokens overflows the address space");
   }
-  const int64_t num_floats = rows * row_floats * shape.num_layers;
+  const int64_t num_floats = block_size * num_blocks * row_floats * shape.num_layers;
   std::unique_ptr<KvBlockPool> pool(new KvBlockPool(shape, block_size, num_blocks));
   try {
     pool->data_.resize(static_cast<size_t>(num_floats));
