@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds llama.cpp, the speed and interop peer, from the pinned llama-cpp-python
+# Builds llama.cpp (llama-bench, llama-simple, llama-server), the speed and interop peer, from the pinned llama-cpp-python
 # sdist (PyPI; it vendors llama.cpp's source) into .peer/ at the repo root
 # (gitignored; nothing of llama.cpp is committed). Native CPU flags, CPU backend
 # only, release. Idempotent: reuses a finished build of the same pin.
@@ -12,7 +12,7 @@ peer="$root/.peer"
 src="$peer/llama-cpp-python-$version"
 build="$peer/build-$version"
 jobs=${JOBS:-2}
-if [ -x "$build/bin/llama-bench" ] && [ -x "$build/bin/llama-simple" ] && [ -f "$build/.done" ]; then
+if [ -x "$build/bin/llama-bench" ] && [ -x "$build/bin/llama-simple" ] && [ -x "$build/bin/llama-server" ] && [ -f "$build/.done" ]; then
   echo "$build/bin"
   exit 0
 fi
@@ -27,8 +27,8 @@ if [ ! -f "$src/vendor/llama.cpp/CMakeLists.txt" ]; then
 fi
 echo "setup-peer: building llama.cpp ($version) with $jobs jobs in $build" >&2
 cmake -S "$src/vendor/llama.cpp" -B "$build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
-  -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF \
+  -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=ON \
   -DGGML_BUILD_TESTS=OFF -DBUILD_SHARED_LIBS=ON >&2
-cmake --build "$build" -j "$jobs" --target llama-bench llama-simple >&2
+cmake --build "$build" -j "$jobs" --target llama-bench llama-simple llama-server >&2
 touch "$build/.done"
 echo "$build/bin"

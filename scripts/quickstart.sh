@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine, builds fathom, writes the default model and runs it.
+# Sets up a fresh machine, builds fathom, writes the default model and serves it.
 # The default model is the tiny R1-Distill-Qwen-shaped model with the project's
 # own tokenizer (`fathom synth --arch qwen2 --preset tiny`), so nothing needs to
-# be downloaded. Until the server lands, this generates from the model with
-# `fathom run` through its chat template; the serving issue replaces that step
-# with `fathom serve`.
+# be downloaded. The OpenAI-compatible server listens on FATHOM_HOST:FATHOM_PORT
+# (default 127.0.0.1:8000) until SIGTERM or Ctrl-C.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -14,4 +13,5 @@ model="$root/models/default"
 if [ ! -f "$model/config.json" ]; then
   ./build/release/fathom synth --arch qwen2 --preset tiny --out "$model" --seed 0
 fi
-./build/release/fathom run --model "$model" --chat --prompt "What is the deepest point of the ocean?" -n 64
+exec ./build/release/fathom serve --model "$model" --served-model-name fathom-default \
+  --host "${FATHOM_HOST:-127.0.0.1}" --port "${FATHOM_PORT:-8000}"

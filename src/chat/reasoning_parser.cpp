@@ -1,7 +1,7 @@
 // DeepSeek-R1 reasoning/answer split as a three-state scanner over a held-back tail.
 #include "chat/reasoning_parser.h"
 
-#include "chat/stream_holdback.h"
+#include "core/stream_holdback.h"
 #include "core/status.h"
 #include "core/utf8.h"
 

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <optional>
 
-#include "chat/stream_holdback.h"
+#include "core/stream_holdback.h"
 #include "core/status.h"
 
 namespace fathom {

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/status.h"
@@ -85,6 +86,7 @@ class RequestHandle {
 
 class Scheduler;
 class ModelRunner;
+struct Request;
 
 // Owns the engine thread. Not copyable or movable.
 class Engine {
@@ -124,10 +126,12 @@ class Engine {
   // The inbox: requests submitted but not yet seen by the engine thread.
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<std::pair<GenerationRequest, std::shared_ptr<RequestHandle>>> inbox_;  // guarded by mu_
-  bool is_stopping_ = false;                                                          // guarded by mu_
-  std::optional<EngineClock::time_point> abort_at_;                                   // guarded by mu_
-  EngineStats stats_;                                                                 // guarded by mu_
+  std::vector<std::unique_ptr<Request>> inbox_;       // guarded by mu_
+  int64_t next_request_id_ = 0;                      // guarded by mu_
+  bool is_stopping_ = false;                         // guarded by mu_
+  std::optional<EngineClock::time_point> abort_at_;  // guarded by mu_
+  EngineStats stats_;                                // guarded by mu_
+  std::mutex join_mu_;                               // serialises Shutdown's join
   std::thread thread_;
 };
 

@@ -1,5 +1,5 @@
 // Tail hold-back arithmetic shared by the streaming chat parsers.
-#include "chat/stream_holdback.h"
+#include "core/stream_holdback.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "chat/stream_holdback.h"
+#include "core/stream_holdback.h"
 
 #include "core/utf8.h"
 
