@@ -102,8 +102,6 @@ Result<ServeOptions> ParseServeOptions(const Args& args) {
   if (port && (*port < 0 || *port > 65535)) return InvalidArgument("--port must be in [0, 65535]");
   o.http.port = static_cast<int>(port.value_or(8000));
   FATHOM_ASSIGN_OR_RETURN(o.num_threads, p.GetThreads());
-  FATHOM_ASSIGN_OR_RETURN(int64_t http_threads, PositiveInt(p, "http-threads", 32, 1024));
-  o.http.num_http_threads = static_cast<int>(http_threads);
   FATHOM_ASSIGN_OR_RETURN(o.max_model_len, PositiveInt(p, "max-model-len", 0, INT64_MAX));
   if (std::optional<std::string> mem = p.Get("kv-cache-mem")) {
     Result<int64_t> bytes = ParseMemSize(*mem);
@@ -119,6 +117,11 @@ Result<ServeOptions> ParseServeOptions(const Args& args) {
   FATHOM_ASSIGN_OR_RETURN(o.max_num_seqs, PositiveInt(p, "max-num-seqs", 64, 65536));
   FATHOM_ASSIGN_OR_RETURN(o.max_batched_tokens, PositiveInt(p, "max-batched-tokens", 512, 1 << 24));
   FATHOM_ASSIGN_OR_RETURN(o.max_waiting, PositiveInt(p, "max-waiting", 256, 1 << 24));
+  // Every keep-alive connection holds a worker, so by default there are enough
+  // for twice the running sequences (clients that wait in the queue included).
+  FATHOM_ASSIGN_OR_RETURN(int64_t http_threads,
+                          PositiveInt(p, "http-threads", std::max<int64_t>(64, 2 * o.max_num_seqs), 4096));
+  o.http.num_http_threads = static_cast<int>(http_threads);
   o.enable_prefix_caching = !p.Has("no-prefix-caching");
   if (std::optional<std::string> quant = p.Get("quant")) {
     FATHOM_ASSIGN_OR_RETURN(o.quant, ParseQuantTarget(*quant));
