@@ -1,13 +1,13 @@
 // `fathom serve --model M [--host H] [--port P] ...`: loads the model, plans the
 // KV cache, starts the engine and serves the OpenAI-compatible API until SIGTERM
 // or SIGINT. The non-obvious rule: the signals are blocked in every thread from
-// the start and taken by one thread with sigwait, so nothing runs in a signal
+// the start and taken by one thread with sigtimedwait, so nothing runs in a signal
 // handler; that thread drains (/ready 503), lets the engine finish for
 // --shutdown-grace seconds, then stops the listener, and the process exits 0.
-#include <pthread.h>
 #include <signal.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <csignal>
@@ -248,19 +248,27 @@ int Serve(const ServeOptions& o) {
   std::fprintf(stderr, "fathom: ready\n");
   std::fflush(stderr);
 
+  std::atomic<bool> is_served{false};  // Serve returned on its own: stop waiting for a signal
   std::thread signal_thread([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
+    const timespec poll = {.tv_sec = 0, .tv_nsec = 100'000'000};
+    int sig = -1;
+    while (!is_served.load() && (sig = sigtimedwait(&signals, nullptr, &poll)) < 0) {
+    }
+    if (sig < 0) return;
     std::fprintf(stderr, "fathom: signal %d: draining for up to %lld s\n", sig,
                  static_cast<long long>(o.shutdown_grace.count()));
     server.BeginDraining();
     (*engine)->Shutdown(std::chrono::duration_cast<std::chrono::milliseconds>(o.shutdown_grace));
     // Let handlers write the final (aborted) outputs the shutdown produced.
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    server.Stop();
+    // Repeated: a Stop that lands before the listener runs would be lost.
+    while (!is_served.load()) {
+      server.Stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
   });
   const Status served = server.Serve();
-  pthread_kill(signal_thread.native_handle(), SIGTERM);  // wakes it if Serve ended on its own
+  is_served.store(true);
   signal_thread.join();
   if (!served.ok()) return Fail(served.message());
   std::fprintf(stderr, "fathom: stopped\n");
