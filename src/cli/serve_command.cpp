@@ -22,6 +22,7 @@
 #include "chat/tool_call_parser.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/eos_tokens.h"
 #include "engine/engine.h"
 #include "formats/generation_config.h"
 #include "model/model_registry.h"
@@ -158,24 +159,6 @@ int64_t MemAvailableBytes() {
   return 0;
 }
 
-std::vector<int32_t> EosTokenIds(const std::string& model, const ModelConfig& config, const Tokenizer& tokenizer) {
-  std::vector<int32_t> ids;
-  auto add = [&](int64_t id) {
-    if (id >= 0 && id < config.vocab_size && std::find(ids.begin(), ids.end(), id) == ids.end()) {
-      ids.push_back(static_cast<int32_t>(id));
-    }
-  };
-  for (int64_t id : config.eos_token_ids) add(id);
-  if (tokenizer.eos_token_id()) add(*tokenizer.eos_token_id());
-  if (std::filesystem::is_directory(model)) {
-    Result<GenerationConfig> gen = LoadGenerationConfig(model);
-    if (gen.ok()) {
-      for (int64_t id : gen->eos_token_ids) add(id);
-    }
-  }
-  return ids;
-}
-
 double MiB(int64_t bytes) { return static_cast<double>(bytes) / (1 << 20); }
 
 int Serve(const ServeOptions& o) {
@@ -222,7 +205,13 @@ int Serve(const ServeOptions& o) {
   eo.max_waiting_requests = o.max_waiting;
   eo.enable_prefix_caching = o.enable_prefix_caching;
   eo.model_id = o.served_model_name + "@" + o.model;
-  eo.eos_token_ids = EosTokenIds(o.model, config, *tokenizer);
+  GenerationConfig generation;  // only its eos_token_id matters here
+  if (std::filesystem::is_directory(o.model)) {
+    Result<GenerationConfig> g = LoadGenerationConfig(o.model);
+    if (!g.ok()) return Fail(g.status().message());
+    generation = std::move(*g);
+  }
+  eo.eos_token_ids = EosTokenIds(config, *tokenizer, generation);
   Result<std::unique_ptr<Engine>> engine = Engine::Create(lm->get(), &*tokenizer, eo);
   if (!engine.ok()) return Fail(engine.status().message());
 
