@@ -10,6 +10,7 @@ packages=(
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   libpcre2-dev libutf8proc-dev zlib1g-dev
+  libcpp-httplib-dev prometheus
   python3 python3-venv python3-pip
 )
 missing=()

@@ -59,7 +59,9 @@ class BlockPool {
   // (block_size of them) whose parent is `parent_block_id` (-1 for a sequence's
   // first block) and whose chain starts at `seed`, so FindCachedPrefix can return
   // it. A block already published, or a chain position already published by an
-  // equal block, is left as it is. No-op when prefix caching is off.
+  // equal block, is left as it is; so is a block whose parent is unpublished
+  // (its chain has no hash). No-op when prefix caching is off.
+  // REQUIRES: block_id used, parent_block_id -1 or used, tokens.size() == block_size.
   void Publish(int32_t block_id, int32_t parent_block_id, uint64_t seed, std::span<const int32_t> tokens);
 
   // Takes one more reference on used block `block_id` (a forked choice sharing it).
@@ -74,22 +76,35 @@ class BlockPool {
   void ResetPrefixCache();
 
  private:
+  // A published block is identified exactly by (seed, parent, parent_serial,
+  // tokens): parent_serial pins which publication of the parent id it follows,
+  // so a parent evicted and republished with other tokens orphans its old
+  // children instead of adopting them, even under a hash collision.
   struct Block {
     int32_t ref_count = 0;
     bool is_published = false;
     uint64_t hash = 0;
+    uint64_t seed = 0;    // valid iff published
+    uint64_t serial = 0;  // unique per publication; valid iff published
     int32_t parent = -1;
-    std::vector<int32_t> tokens;               // (block_size) iff published
+    uint64_t parent_serial = 0;                 // the parent's serial when this was published
+    std::vector<int32_t> tokens;                // (block_size) iff published
     std::list<int32_t>::iterator lru_position;  // valid iff cached-free
   };
+
+  // Returns true iff published block `block_id` holds exactly this chain link.
+  bool IsLink(int32_t block_id, uint64_t seed, int32_t parent, std::span<const int32_t> tokens) const;
+  // Drops `block_id` from by_hash_ and clears its published state.
+  void Unpublish(int32_t block_id);
 
   int64_t block_size_;
   bool enable_prefix_caching_;
   std::vector<Block> blocks_;
-  std::vector<int32_t> empty_free_;            // stack of unpublished free ids
-  std::list<int32_t> lru_;                     // cached-free ids, least recently freed first
+  std::vector<int32_t> empty_free_;                     // stack of unpublished free ids
+  std::list<int32_t> lru_;                              // cached-free ids, least recently freed first
   std::unordered_multimap<uint64_t, int32_t> by_hash_;  // published blocks (used or cached-free)
   int64_t num_used_ = 0;
+  uint64_t next_serial_ = 1;
   int64_t num_queries_ = 0;
   int64_t num_hits_ = 0;
 };

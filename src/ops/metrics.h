@@ -68,7 +68,9 @@ class Histogram {
 // (FATHOM_CHECK: a bad name is a bug, never user input).
 class MetricsRegistry {
  public:
-  MetricsRegistry() = default;
+  // Out of line: Family is complete only in metrics.cpp.
+  MetricsRegistry();
+  ~MetricsRegistry();
   MetricsRegistry(const MetricsRegistry&) = delete;
   MetricsRegistry& operator=(const MetricsRegistry&) = delete;
 
@@ -87,6 +89,13 @@ class MetricsRegistry {
 
  private:
   struct Family;
+
+  // Returns family `name`, creating it on first use; checks that a later use
+  // agrees on type ("counter", "gauge" or "histogram"), help, label names and
+  // buckets. REQUIRES: mu_ held.
+  Family& FindOrAddFamily(const std::string& name, const char* type, const std::string& help,
+                          const MetricLabels& labels, const std::vector<double>& upper_bounds);
+
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<Family>> families_;  // guarded by mu_
 };

@@ -59,7 +59,7 @@ TEST_F(SchedulerTest, RandomTrafficKeepsEveryInvariantAndFinishes) {
                                 .max_num_seqs = 1 + static_cast<int64_t>(rng() % 10), .max_waiting_requests = 1000,
                                 .enable_prefix_caching = (seed % 3) != 0, .model_id = "m", .eos_token_ids = {7}};
     KvCacheShape shape{.num_layers = 1, .first_width = 1, .second_width = 1};
-    std::unique_ptr<KvBlockPool> kv_pool = *KvBlockPool::Create(shape, block_size, num_blocks);
+    std::unique_ptr<KvBlockPool> kv_pool = std::move(KvBlockPool::Create(shape, block_size, num_blocks)).value();
     Scheduler scheduler(options, kv_pool.get());
 
     // A few shared prefixes so the prefix cache gets hits.
