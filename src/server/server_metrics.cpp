@@ -74,7 +74,7 @@ std::string ServerMetrics::Render(const EngineStats& stats) {
       .Set(static_cast<double>(stats.num_waiting));
   r.GetGauge("fathom_kv_cache_blocks_used", "KV cache blocks referenced by some sequence.")
       .Set(static_cast<double>(stats.num_kv_blocks_used));
-  r.GetGauge("fathom_kv_cache_blocks_total", "KV cache blocks in the pool.").Set(static_cast<double>(stats.num_kv_blocks_total));
+  r.GetGauge("fathom_kv_cache_num_blocks", "KV cache blocks in the pool.").Set(static_cast<double>(stats.num_kv_blocks_total));
   r.GetGauge("fathom_kv_cache_usage_ratio", "Fraction of KV cache blocks in use, in [0, 1].")
       .Set(stats.num_kv_blocks_total > 0
                ? static_cast<double>(stats.num_kv_blocks_used) / static_cast<double>(stats.num_kv_blocks_total)

@@ -309,7 +309,7 @@ def test_metrics_pass_promtool(server, client):
     for name in ["fathom_requests_total", "fathom_time_to_first_token_seconds", "fathom_inter_token_latency_seconds",
                  "fathom_e2e_request_latency_seconds", "fathom_prompt_tokens_total",
                  "fathom_generation_tokens_total", "fathom_num_requests_running", "fathom_num_requests_waiting",
-                 "fathom_kv_cache_blocks_used", "fathom_kv_cache_blocks_total", "fathom_kv_cache_usage_ratio",
+                 "fathom_kv_cache_blocks_used", "fathom_kv_cache_num_blocks", "fathom_kv_cache_usage_ratio",
                  "fathom_prefix_cache_queries_total", "fathom_prefix_cache_hits_total",
                  "fathom_num_preemptions_total", "fathom_request_success_total"]:
         assert f"\n{name}" in "\n" + text, name
