@@ -191,8 +191,17 @@ int Serve(const ServeOptions& o) {
   const int64_t max_model_len =
       o.max_model_len > 0 ? std::min(o.max_model_len, config.max_position_embeddings) : config.max_position_embeddings;
   const KvCacheShape shape = (*lm)->cache_shape();
-  const int64_t kv_bytes = o.kv_cache_bytes.value_or(
-      static_cast<int64_t>(static_cast<double>(MemAvailableBytes()) * o.kv_cache_fraction));
+  // Without --kv-cache-mem the budget is a fraction of the free memory, but never
+  // more than every running sequence at full length needs: a small model on a big
+  // machine must not zero gigabytes of cache it can never fill.
+  const int64_t block_bytes = KvBlockPool::BytesPerBlock(shape, o.block_size);
+  const int64_t blocks_per_seq = (max_model_len + o.block_size - 1) / o.block_size;
+  const double kv_cap_bytes =
+      static_cast<double>(o.max_num_seqs) * static_cast<double>(blocks_per_seq) * static_cast<double>(block_bytes);
+  const int64_t kv_bytes =
+      o.kv_cache_bytes ? *o.kv_cache_bytes
+                       : static_cast<int64_t>(std::min(static_cast<double>(MemAvailableBytes()) * o.kv_cache_fraction,
+                                                       kv_cap_bytes));
   Result<int64_t> num_blocks = PlanKvBlocks(shape, o.block_size, max_model_len, kv_bytes);
   if (!num_blocks.ok()) return Fail(num_blocks.status().message());
 
@@ -223,7 +232,6 @@ int Serve(const ServeOptions& o) {
   HttpServer server(engine->get(), &prompts, &metrics, http);
   if (Status s = server.Bind(); !s.ok()) return Fail(s.message());
 
-  const int64_t block_bytes = KvBlockPool::BytesPerBlock(shape, o.block_size);
   std::fprintf(stderr,
                "fathom: serving %s as '%s' (%s) at http://%s:%d\n"
                "fathom: memory plan: weights %.1f MiB; KV %lld bytes/token, block size %lld, %lld blocks, "

@@ -1,6 +1,7 @@
 #include "server/http_server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <cstdio>
 #include <ctime>
@@ -50,6 +51,18 @@ ApiError SubmitError(const Status& s) {
 
 int64_t UnixSeconds() { return static_cast<int64_t>(std::time(nullptr)); }
 
+// cpp-httplib 0.11 listens with a backlog of 5, so a burst of new connections
+// (64 clients starting at once) overflows the accept queue and the kernel drops
+// handshakes that clients then see as resets after a second. This subclass only
+// reaches the listening socket to widen that queue.
+class BackloggedServer : public httplib::Server {
+ public:
+  void WidenBacklog() {
+    const socket_t fd = svr_sock_;
+    if (fd != INVALID_SOCKET) ::listen(fd, SOMAXCONN);
+  }
+};
+
 }  // namespace
 
 HttpServer::HttpServer(Engine* engine, const PromptBuilder* prompts, ServerMetrics* metrics, HttpServerOptions options)
@@ -58,7 +71,7 @@ HttpServer::HttpServer(Engine* engine, const PromptBuilder* prompts, ServerMetri
       metrics_(metrics),
       options_(std::move(options)),
       created_(UnixSeconds()),
-      server_(std::make_unique<httplib::Server>()) {
+      server_(std::make_unique<BackloggedServer>()) {
   limits_.served_model_name = options_.served_model_name;
   limits_.vocab_size = prompts_->tokenizer().vocab_size();
   limits_.default_include_reasoning = options_.default_include_reasoning;
@@ -71,6 +84,7 @@ Status HttpServer::Bind() {
   if (options_.port == 0) {
     bound_port_ = server_->bind_to_any_port(options_.host);
     if (bound_port_ <= 0) return IoError("cannot listen on " + options_.host + " (any port)");
+    static_cast<BackloggedServer&>(*server_).WidenBacklog();
     return {};
   }
   if (!server_->bind_to_port(options_.host, options_.port)) {
@@ -78,6 +92,7 @@ Status HttpServer::Bind() {
                    " (in use, or not an address of this machine)");
   }
   bound_port_ = options_.port;
+  static_cast<BackloggedServer&>(*server_).WidenBacklog();
   return {};
 }
 
