@@ -9,6 +9,7 @@ tool-call markup), so tests compare the server with itself: streamed against
 non-streamed, /tokenize against usage, one seed against the same seed.
 """
 import json
+import random
 import shutil
 import signal
 import subprocess
@@ -289,6 +290,31 @@ def test_raw_error_paths(server, method, path, body, status):
                       timeout=30)
     assert r.status_code == status, r.text
     assert_error_shape(r.json(), status)
+
+
+def test_hostile_bodies_never_500(server):
+    """Random mutations of valid bodies: every answer is 200 or an OpenAI-shaped 4xx."""
+    rng = random.Random(7)
+    junk = [None, True, -1, 0, 2**70, -1e308, 1.5, "", "x" * 300, [], [None], {}, {"a": [1, {"b": "c"}]}, "<think>",
+            [[1, 2]], [-5], {"role": "user"}, "\ud800"]
+    base = [("/v1/chat/completions", {"model": MODEL, "messages": MESSAGES, "max_tokens": 2}),
+            ("/v1/completions", {"model": MODEL, "prompt": PROMPT, "max_tokens": 2}),
+            ("/tokenize", {"prompt": PROMPT}), ("/detokenize", {"tokens": [1, 2]})]
+    keys = ["model", "messages", "prompt", "max_tokens", "temperature", "top_p", "top_k", "n", "stop", "seed",
+            "logprobs", "top_logprobs", "logit_bias", "tools", "tool_choice", "stream", "stream_options", "echo",
+            "tokens", "stop_token_ids", "min_p", "presence_penalty", "max_completion_tokens", "include_reasoning"]
+    with httpx.Client(base_url=server.base, timeout=30) as c:
+        for _ in range(150):
+            path, body = rng.choice(base)
+            body = dict(body)
+            for _ in range(rng.randint(1, 3)):
+                body[rng.choice(keys)] = rng.choice(junk)
+            body["stream"] = False
+            r = c.post(path, content=json.dumps(body))
+            assert r.status_code in (200, 400, 404, 413), (r.status_code, body, r.text)
+            if r.status_code != 200:
+                assert_error_shape(r.json(), r.status_code)
+    assert httpx.get(server.base + "/health").status_code == 200
 
 
 def test_oversized_body_is_413(server):
