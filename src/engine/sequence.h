@@ -46,8 +46,11 @@ class Sequence {
 
   // Sets the tokens to `prompt`. REQUIRES: no tokens yet.
   void SetPrompt(const std::vector<int32_t>& prompt);
-  // Copies `other`'s tokens (a fork right after the shared prompt).
-  void CopyTokensFrom(const Sequence& other) { tokens_ = other.tokens_; }
+  // Copies `other`'s prompt and tokens (a fork right after the shared prompt).
+  void CopyTokensFrom(const Sequence& other) {
+    tokens_ = other.tokens_;
+    num_prompt_tokens_ = other.num_prompt_tokens_;
+  }
 
   // Appends a sampled token and applies the stop rules in order: a stop token
   // (EOS unless ignore_eos, or one of stop_token_ids) finishes with kStop and is

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "kernels/cpu/kv_rows.h"  // KvRows: the view the attention kernels read
 
 namespace fathom {
 
@@ -29,19 +30,6 @@ struct KvCacheShape {
 
   int64_t bytes_per_token_per_layer() const { return (first_width + second_width) * static_cast<int64_t>(sizeof(float)); }
   int64_t bytes_per_token() const { return num_layers * bytes_per_token_per_layer(); }
-};
-
-// Where one stream's rows of one layer lie: row p is at
-// base + block_table[p / block_size] * block_stride + (p % block_size) * width.
-// A plain view for the attention kernels, which know nothing of pools.
-struct KvRows {
-  float* base = nullptr;
-  const int32_t* block_table = nullptr;
-  int64_t block_size = 0;
-  int64_t block_stride = 0;  // floats from one block's row 0 to the next block's
-  int64_t width = 0;         // floats per row
-
-  float* row(int64_t p) const { return base + block_table[p / block_size] * block_stride + (p % block_size) * width; }
 };
 
 // Owns one allocation of num_blocks blocks of block_size token rows for every

@@ -127,10 +127,13 @@ class LlamaFamilyModel final : public CausalLm {
     for (size_t e = 0; e < ctx.batch.size(); ++e) {
       KvCache& cache = *ctx.batch[e].cache;
       const int64_t r0 = ctx.row_begin[e], n = ctx.num_new(e), p0 = ctx.first_pos(e);
-      std::copy_n(k + r0 * kv_dim, n * kv_dim, cache.first(layer) + p0 * kv_dim);
-      std::copy_n(v + r0 * kv_dim, n * kv_dim, cache.second(layer) + p0 * kv_dim);
-      cpu::CausalAttention(pool_, shape, q + r0 * q_dim, n, p0, cache.first(layer), cache.second(layer),
-                           attn + r0 * q_dim);
+      const KvRows k_rows = cache.first_rows(layer);   // (capacity, kv_heads, head_dim), paged
+      const KvRows v_rows = cache.second_rows(layer);  // (capacity, kv_heads, head_dim), paged
+      for (int64_t t = 0; t < n; ++t) {
+        std::copy_n(k + (r0 + t) * kv_dim, kv_dim, k_rows.row(p0 + t));
+        std::copy_n(v + (r0 + t) * kv_dim, kv_dim, v_rows.row(p0 + t));
+      }
+      cpu::CausalAttention(pool_, shape, q + r0 * q_dim, n, p0, k_rows, v_rows, attn + r0 * q_dim);
     }
     w.o_proj.Apply(pool_, attn, rows, out);
   }

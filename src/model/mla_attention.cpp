@@ -114,12 +114,12 @@ void MlaAttention(const ForwardContext& ctx, const ModelConfig& c, const float* 
   for (size_t e = 0; e < ctx.batch.size(); ++e) {
     KvCache& cache = *ctx.batch[e].cache;
     const int64_t r0 = ctx.row_begin[e], n = ctx.num_new(e), p0 = ctx.first_pos(e);
-    float* latent = cache.first(layer);    // (capacity, kv_lora_rank)
-    float* k_pe = cache.second(layer);     // (capacity, qk_rope_head_dim)
+    const KvRows latent = cache.first_rows(layer);  // (capacity, kv_lora_rank), paged
+    const KvRows k_pe = cache.second_rows(layer);   // (capacity, qk_rope_head_dim), paged
     for (int64_t t = 0; t < n; ++t) {
       const float* row = kv_a + (r0 + t) * kv_a_dim;
-      cpu::RmsNorm(row, w.kv_a_layernorm.data(), 1, r, eps, latent + (p0 + t) * r);
-      std::copy_n(row + r, rope_dim, k_pe + (p0 + t) * rope_dim);
+      cpu::RmsNorm(row, w.kv_a_layernorm.data(), 1, r, eps, latent.row(p0 + t));
+      std::copy_n(row + r, rope_dim, k_pe.row(p0 + t));
     }
     pool.ParallelFor(n * nh, 1, [&](int64_t begin, int64_t end) {
       float q_abs[kMaxLatent];  // (kv_lora_rank) = W_UK_h^T q_nope
@@ -134,13 +134,16 @@ void MlaAttention(const ForwardContext& ctx, const ModelConfig& c, const float* 
         cpu::AttendOnline(
             len, r,
             [&](int64_t s0, int64_t count, float* scores) {
-              for (int64_t i = 0; i < count; ++i) {
-                const int64_t s = s0 + i;
-                scores[i] = (cpu::Dot(q_abs, latent + s * r, r) + cpu::Dot(qh + nope, k_pe + s * rope_dim, rope_dim)) *
-                            softmax_scale;
-              }
+              ForEachBlockRun(latent.block_size, s0, count, [&](int64_t i, int64_t run) {
+                const float* lat = latent.row(s0 + i);
+                const float* pe = k_pe.row(s0 + i);
+                for (int64_t j = 0; j < run; ++j) {
+                  scores[i + j] = (cpu::Dot(q_abs, lat + j * r, r) + cpu::Dot(qh + nope, pe + j * rope_dim, rope_dim)) *
+                                  softmax_scale;
+                }
+              });
             },
-            [&](int64_t s) { return latent + s * r; }, o_lat);
+            [&](int64_t s) { return latent.row(s); }, o_lat);
         float* oh = attn + ((r0 + t) * nh + hh) * vd;
         for (int64_t d = 0; d < vd; ++d) oh[d] = cpu::Dot(w_uv + d * r, o_lat, r);
       }

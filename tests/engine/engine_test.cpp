@@ -84,6 +84,8 @@ class EngineTest : public ::testing::Test {
     return r;
   }
 
+  // The model runs one Forward at a time: call this before starting an engine
+  // or after it went idle.
   std::vector<int32_t> Reference(const std::vector<int32_t>& prompt, int64_t n) {
     Result<std::vector<int32_t>> ref = GreedyTokens(*model_.lm, prompt, n);
     EXPECT_TRUE(ref.ok()) << ref.status().ToString();
@@ -107,12 +109,13 @@ class EngineTest : public ::testing::Test {
 };
 
 TEST_F(EngineTest, OneRequestMatchesPlainGreedyDecoding) {
-  std::unique_ptr<Engine> engine = Start(Options());
   const std::vector<int32_t> prompt = RandomTokens(21, vocab(), 1);
+  const std::vector<int32_t> ref = Reference(prompt, 12);
+  std::unique_ptr<Engine> engine = Start(Options());
   Result<std::shared_ptr<RequestHandle>> handle = engine->Submit(Greedy(prompt, 12));
   ASSERT_TRUE(handle.ok()) << handle.status().ToString();
   Collected c = Drain(**handle, 1);
-  EXPECT_EQ(c.tokens[0], Reference(prompt, 12));
+  EXPECT_EQ(c.tokens[0], ref);
   EXPECT_EQ(c.finish[0], FinishReason::kLength);
   EXPECT_EQ(c.last.num_prompt_tokens, 21);
   EXPECT_EQ(c.last.num_generated_tokens, 12);
@@ -132,11 +135,10 @@ TEST_F(EngineTest, ConcurrentRequestsWithChunkedPrefillsMatchTheirSoloRuns) {
     ASSERT_TRUE(h.ok()) << h.status().ToString();
     handles.push_back(*h);
   }
-  for (int i = 0; i < 8; ++i) {
-    Collected c = Drain(*handles[i], 1);
-    EXPECT_EQ(c.tokens[0], Reference(prompts[i], 6 + i)) << "request " << i;
-  }
+  std::vector<Collected> got;
+  for (int i = 0; i < 8; ++i) got.push_back(Drain(*handles[i], 1));
   const EngineStats s = Idle(*engine);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(got[i].tokens[0], Reference(prompts[i], 6 + i)) << "request " << i;
   EXPECT_EQ(s.num_kv_blocks_used, 0);
   EXPECT_EQ(s.generation_tokens_total, 8 * 6 + 28);
 }
@@ -197,8 +199,10 @@ TEST_F(EngineTest, PreemptionUnderAShortPoolLosesNothing) {
     prompts.push_back(RandomTokens(9 + i, vocab(), 200 + i));
     handles.push_back(*engine->Submit(Greedy(prompts.back(), 16)));
   }
-  for (int i = 0; i < 6; ++i) EXPECT_EQ(Drain(*handles[i], 1).tokens[0], Reference(prompts[i], 16)) << i;
+  std::vector<Collected> got;
+  for (int i = 0; i < 6; ++i) got.push_back(Drain(*handles[i], 1));
   const EngineStats s = Idle(*engine);
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(got[i].tokens[0], Reference(prompts[i], 16)) << i;
   EXPECT_GT(s.num_preemptions_total, 0);
   EXPECT_EQ(s.num_kv_blocks_used, 0);
 }
@@ -220,9 +224,9 @@ TEST_F(EngineTest, StopStringsCutTheTextEvenAcrossTokens) {
 }
 
 TEST_F(EngineTest, StopTokensEndTheChoiceAndAreNotInTheText) {
-  std::unique_ptr<Engine> engine = Start(Options());
   const std::vector<int32_t> prompt = RandomTokens(12, vocab(), 5);
   const std::vector<int32_t> ref = Reference(prompt, 10);
+  std::unique_ptr<Engine> engine = Start(Options());
   GenerationRequest r = Greedy(prompt, 10);
   r.stop_token_ids = {ref[4]};
   Collected c = Drain(**engine->Submit(std::move(r)), 1);

@@ -35,7 +35,9 @@ class SchedulerTest : public ::testing::Test {
     r->params.cache_salt = salt;
     r->hash_seed = BlockHashSeed("m", salt);
     for (int32_t c = 0; c < n; ++c) {
-      Result<Sampler> s = Sampler::Create({.temperature = 0.0f}, kVocab, r->params.prompt_tokens);
+      SamplingParams greedy;
+      greedy.temperature = 0.0f;
+      Result<Sampler> s = Sampler::Create(greedy, kVocab, r->params.prompt_tokens);
       EXPECT_TRUE(s.ok());
       r->sequences.push_back(std::make_unique<Sequence>(r.get(), c, std::move(s).value(), kv_pool, tokenizer_.get()));
     }
@@ -130,7 +132,9 @@ TEST_F(SchedulerTest, RandomTrafficKeepsEveryInvariantAndFinishes) {
       std::set<int32_t> held;
       for (const auto& [id, r] : live) {
         for (const auto& seq : r->sequences) {
-          if (seq->is_finished()) EXPECT_TRUE(seq->cache().block_table().empty());
+          if (seq->is_finished()) {
+            EXPECT_TRUE(seq->cache().block_table().empty());
+          }
           held.insert(seq->cache().block_table().begin(), seq->cache().block_table().end());
           EXPECT_LE(seq->num_tokens(), max_model_len);
         }

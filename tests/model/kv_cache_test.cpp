@@ -7,7 +7,10 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <span>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "tests/model/synth_fixture.h"
@@ -110,9 +113,101 @@ TEST(KvCacheTest, AdvanceAndTruncateMoveTheFillLevel) {
   EXPECT_EQ(cache->num_tokens(), 4);
   cache->Truncate(0);
   EXPECT_EQ(cache->num_tokens(), 0);
-  // The two streams of every layer are disjoint and inside the allocation.
-  EXPECT_EQ(cache->second(0) - cache->first(0), 4 * 3);
-  EXPECT_EQ(cache->first(1) - cache->first(0), 4 * (3 + 5));
+  // One block of all 4 rows: the two streams of every layer are disjoint and
+  // inside the allocation, laid out as the contiguous cache always was.
+  EXPECT_EQ(cache->block_size(), 4);
+  EXPECT_EQ(std::vector<int32_t>(cache->block_table().begin(), cache->block_table().end()), std::vector<int32_t>{0});
+  EXPECT_EQ(cache->second_rows(0).row(0) - cache->first_rows(0).row(0), 4 * 3);
+  EXPECT_EQ(cache->first_rows(1).row(0) - cache->first_rows(0).row(0), 4 * (3 + 5));
+  EXPECT_EQ(cache->first_rows(0).row(3) - cache->first_rows(0).row(0), 3 * 3);
+  EXPECT_EQ(cache->second_rows(1).row(3) - cache->second_rows(1).row(0), 3 * 5);
+}
+
+// Pool layout per layer: the first stream of every block, then the second.
+TEST(KvBlockPoolTest, LaysOutEachLayerStreamByStream) {
+  const KvCacheShape shape = {.num_layers = 3, .first_width = 2, .second_width = 5};
+  Result<std::unique_ptr<KvBlockPool>> pool = KvBlockPool::Create(shape, 4, 6);
+  ASSERT_TRUE(pool.ok()) << pool.status().ToString();
+  KvBlockPool& p = **pool;
+  EXPECT_EQ(p.block_size(), 4);
+  EXPECT_EQ(p.num_blocks(), 6);
+  EXPECT_EQ(p.num_bytes(), 3 * 6 * 4 * (2 + 5) * 4);
+  EXPECT_EQ(p.num_bytes(), 6 * KvBlockPool::BytesPerBlock(shape, 4));
+  EXPECT_EQ(p.second(0) - p.first(0), 6 * 4 * 2);
+  EXPECT_EQ(p.first(1) - p.first(0), 6 * 4 * (2 + 5));
+  EXPECT_EQ(p.second(2) + 6 * 4 * 5 - p.first(0), 3 * 6 * 4 * (2 + 5));  // the last float is the allocation's
+}
+
+TEST(KvBlockPoolTest, CreateRejectsNonPositiveSizesAndOverflow) {
+  const KvCacheShape shape = {.num_layers = 2, .first_width = 4, .second_width = 4};
+  for (const auto& [block_size, num_blocks] : {std::pair<int64_t, int64_t>{0, 4}, {4, 0}, {-1, 4}, {4, -2}}) {
+    Result<std::unique_ptr<KvBlockPool>> pool = KvBlockPool::Create(shape, block_size, num_blocks);
+    ASSERT_FALSE(pool.ok());
+    EXPECT_EQ(pool.status().code(), StatusCode::kInvalidArgument);
+  }
+  // Sizes whose float count does not fit int64 are refused before any allocation.
+  for (const auto& [block_size, num_blocks] :
+       {std::pair<int64_t, int64_t>{int64_t{1} << 40, int64_t{1} << 30}, {int64_t{1} << 30, int64_t{1} << 28}}) {
+    Result<std::unique_ptr<KvBlockPool>> pool = KvBlockPool::Create(shape, block_size, num_blocks);
+    ASSERT_FALSE(pool.ok());
+    EXPECT_EQ(pool.status().code(), StatusCode::kResourceExhausted) << pool.status().ToString();
+  }
+}
+
+#ifndef __SANITIZE_ADDRESS__  // ASan aborts on an allocation this size instead of throwing
+TEST(KvBlockPoolTest, CreateReportsAnAllocationThatFails) {
+  // 2^48 floats (1 PiB) fits int64 but no machine.
+  Result<std::unique_ptr<KvBlockPool>> pool =
+      KvBlockPool::Create({.num_layers = 1, .first_width = 1, .second_width = 1}, int64_t{1} << 23, int64_t{1} << 24);
+  ASSERT_FALSE(pool.ok());
+  EXPECT_EQ(pool.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(pool.status().message().find("MiB"), std::string::npos) << pool.status().message();
+}
+#endif
+
+TEST(KvBlockPoolTest, CopyBlockCopiesBothStreamsOfEveryLayerAndNothingElse) {
+  const KvCacheShape shape = {.num_layers = 2, .first_width = 3, .second_width = 2};
+  Result<std::unique_ptr<KvBlockPool>> created = KvBlockPool::Create(shape, 2, 4);
+  ASSERT_TRUE(created.ok());
+  KvBlockPool& pool = **created;
+  float* all = pool.first(0);
+  const int64_t num_floats = pool.num_bytes() / 4;
+  for (int64_t i = 0; i < num_floats; ++i) all[i] = static_cast<float>(i);
+  const std::vector<float> before(all, all + num_floats);
+  pool.CopyBlock(3, 1);
+  for (int64_t layer = 0; layer < 2; ++layer) {
+    for (const auto& [stream, width] : {std::pair{pool.first(layer), int64_t{3}}, std::pair{pool.second(layer), int64_t{2}}}) {
+      for (int64_t block = 0; block < 4; ++block) {
+        const int64_t from = (block == 1 ? 3 : block) * 2 * width;  // block 1 now holds block 3's rows
+        for (int64_t i = 0; i < 2 * width; ++i) {
+          const int64_t at = (stream - all) + block * 2 * width + i;
+          ASSERT_EQ(all[at], before[(stream - all) + from + i]) << "layer " << layer << " block " << block;
+        }
+      }
+    }
+  }
+}
+
+// A cache over a shared pool reads and writes its rows through its block table.
+TEST(KvBlockPoolTest, CacheRowsFollowTheBlockTable) {
+  const KvCacheShape shape = {.num_layers = 2, .first_width = 3, .second_width = 2};
+  Result<std::unique_ptr<KvBlockPool>> pool = KvBlockPool::Create(shape, 4, 5);
+  ASSERT_TRUE(pool.ok());
+  KvCache cache(pool->get());
+  EXPECT_EQ(cache.capacity(), 0);
+  cache.AppendBlock(3);
+  cache.AppendBlock(1);
+  EXPECT_EQ(cache.capacity(), 8);
+  EXPECT_EQ(cache.num_bytes(), 2 * KvBlockPool::BytesPerBlock(shape, 4));
+  KvBlockPool& p = **pool;
+  EXPECT_EQ(cache.first_rows(1).row(0), p.first(1) + 3 * 4 * 3);
+  EXPECT_EQ(cache.first_rows(1).row(6), p.first(1) + (1 * 4 + 2) * 3);
+  EXPECT_EQ(cache.second_rows(0).row(5), p.second(0) + (1 * 4 + 1) * 2);
+  cache.Advance(8);
+  EXPECT_EQ(cache.num_tokens(), 8);
+  cache.Clear();
+  EXPECT_EQ(cache.capacity(), 0);
+  EXPECT_EQ(cache.num_tokens(), 0);
 }
 
 class KvCacheForwardTest : public ::testing::TestWithParam<TinyModelSpec> {

@@ -1,6 +1,8 @@
-// Causal multi-head attention with grouped KV heads over one sequence's
-// contiguous K/V cache: the new tokens' queries against every cached position up
-// to their own.
+// Causal multi-head attention with grouped KV heads over one sequence's K/V
+// cache, read through block tables (KvRows): the new tokens' queries against
+// every cached position up to their own. Paging changes only where a row is read
+// from, never the order of the sums, so a paged cache gives bit-identical output
+// to a contiguous one.
 #pragma once
 
 #include <algorithm>
@@ -9,6 +11,7 @@
 
 #include "core/thread_pool.h"
 #include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/kv_rows.h"
 
 namespace fathom::cpu {
 
@@ -20,10 +23,6 @@ struct AttentionShape {
   float scale = 1.0f;        // multiplies q.k before the softmax
 };
 
-// Query token t (0 <= t < num_tokens) sits at position first_pos + t and attends
-// to cache rows [0, first_pos + t]. Row p of k_cache holds num_kv_heads * head_dim
-// floats, of v_cache num_kv_heads * v_head_dim. out is (num_tokens, num_heads,
-// v_head_dim). REQUIRES: the cache holds first_pos + num_tokens rows.
 // out (v_dim) = sum_p softmax(scores)_p * value(p) over positions [0, len),
 // computed block by block with a running maximum (the "online softmax"), so the
 // scores never need more than one block of stack: no heap, whatever the length.
@@ -62,7 +61,12 @@ void AttendOnline(int64_t len, int64_t v_dim, ScoreBlock&& score_block, ValueRow
   }
 }
 
+// Query token t (0 <= t < num_tokens) sits at position first_pos + t and attends
+// to cache rows [0, first_pos + t]. Row p of k_rows holds num_kv_heads * head_dim
+// floats, of v_rows num_kv_heads * v_head_dim; both share one block_size. out is
+// (num_tokens, num_heads, v_head_dim). REQUIRES: the cache holds first_pos +
+// num_tokens rows.
 void CausalAttention(ThreadPool& pool, const AttentionShape& shape, const float* q /*(num_tokens, num_heads, head_dim)*/,
-                     int64_t num_tokens, int64_t first_pos, const float* k_cache, const float* v_cache, float* out);
+                     int64_t num_tokens, int64_t first_pos, const KvRows& k_rows, const KvRows& v_rows, float* out);
 
 }  // namespace fathom::cpu
