@@ -87,13 +87,24 @@ Result<int64_t> PositiveInt(const ParsedArgs& p, const std::string& name, int64_
 }
 
 Result<ServeOptions> ParseServeOptions(const Args& args) {
-  FATHOM_ASSIGN_OR_RETURN(
-      ParsedArgs p,
-      ParsedArgs::Parse(args, {{"model", true, "m"}, {"host"}, {"port"}, {"served-model-name"}, {"threads", true, "t"},
-                               {"http-threads"}, {"max-model-len"}, {"kv-cache-mem"}, {"kv-cache-fraction"},
-                               {"block-size"}, {"max-num-seqs"}, {"max-batched-tokens"}, {"max-waiting"},
-                               {"no-prefix-caching", false}, {"quant"}, {"reasoning"}, {"request-timeout"},
-                               {"shutdown-grace"}}));
+  FATHOM_ASSIGN_OR_RETURN(ParsedArgs p, ParsedArgs::Parse(args, {{"model", true, "m"},
+                                                                 {"host"},
+                                                                 {"port"},
+                                                                 {"served-model-name"},
+                                                                 {"threads", true, "t"},
+                                                                 {"http-threads"},
+                                                                 {"max-model-len"},
+                                                                 {"kv-cache-mem"},
+                                                                 {"kv-cache-fraction"},
+                                                                 {"block-size"},
+                                                                 {"max-num-seqs"},
+                                                                 {"max-batched-tokens"},
+                                                                 {"max-waiting"},
+                                                                 {"no-prefix-caching", false},
+                                                                 {"quant"},
+                                                                 {"reasoning"},
+                                                                 {"request-timeout"},
+                                                                 {"shutdown-grace"}}));
   ServeOptions o;
   o.model = p.GetOr("model", "");
   if (o.model.empty() || !p.positional().empty()) return InvalidArgument(kUsage);
@@ -198,10 +209,10 @@ int Serve(const ServeOptions& o) {
   const int64_t blocks_per_seq = (max_model_len + o.block_size - 1) / o.block_size;
   const double kv_cap_bytes =
       static_cast<double>(o.max_num_seqs) * static_cast<double>(blocks_per_seq) * static_cast<double>(block_bytes);
-  const int64_t kv_bytes =
-      o.kv_cache_bytes ? *o.kv_cache_bytes
-                       : static_cast<int64_t>(std::min(static_cast<double>(MemAvailableBytes()) * o.kv_cache_fraction,
-                                                       kv_cap_bytes));
+  const int64_t kv_bytes = o.kv_cache_bytes
+                               ? *o.kv_cache_bytes
+                               : static_cast<int64_t>(std::min(
+                                     static_cast<double>(MemAvailableBytes()) * o.kv_cache_fraction, kv_cap_bytes));
   Result<int64_t> num_blocks = PlanKvBlocks(shape, o.block_size, max_model_len, kv_bytes);
   if (!num_blocks.ok()) return Fail(num_blocks.status().message());
 

@@ -26,8 +26,8 @@ HttpError ToHttpError(const ApiError& error) {
       break;
     case StatusCode::kNotFound:
       out.http_status = 404;
-      out.body = Body(message, error.code.empty() ? "not_found_error" : "invalid_request_error", error.param,
-                      error.code);
+      out.body =
+          Body(message, error.code.empty() ? "not_found_error" : "invalid_request_error", error.param, error.code);
       break;
     case StatusCode::kResourceExhausted:
       out.http_status = 429;

@@ -6,11 +6,10 @@
 // kInternal and the codes only a server fault can produce.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
-
-#include <nlohmann/json.hpp>
 
 #include "core/status.h"
 
@@ -18,10 +17,10 @@ namespace fathom {
 
 // A Status plus the OpenAI fields a client reads to find its mistake. Value type.
 struct ApiError {
-  Status status;                          // OK: no error
-  std::string param;                      // the request field at fault ("messages[0].content"); "" if none
-  std::string code;                       // OpenAI's machine code ("model_not_found"); "" if none
-  std::optional<int> retry_after_seconds; // sent as Retry-After (429, 503)
+  Status status;                           // OK: no error
+  std::string param;                       // the request field at fault ("messages[0].content"); "" if none
+  std::string code;                        // OpenAI's machine code ("model_not_found"); "" if none
+  std::optional<int> retry_after_seconds;  // sent as Retry-After (429, 503)
 
   bool ok() const { return status.ok(); }
 };
@@ -37,7 +36,7 @@ inline ApiError ApiErrorOf(Status status, std::string param = "", std::string co
 // What goes on the wire for an error.
 struct HttpError {
   int http_status = 500;
-  nlohmann::json body;                    // {"error": {...}}
+  nlohmann::json body;  // {"error": {...}}
   std::optional<int> retry_after_seconds;
 };
 

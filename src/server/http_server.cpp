@@ -17,9 +17,8 @@ constexpr std::chrono::milliseconds kPollInterval{50};
 constexpr std::chrono::seconds kDeadlineSlack{30};
 
 const char* const kRoutes[][2] = {
-    {"POST", "/v1/chat/completions"}, {"POST", "/v1/completions"}, {"GET", "/v1/models"},
-    {"POST", "/tokenize"},            {"POST", "/detokenize"},     {"GET", "/health"},
-    {"GET", "/ready"},                {"GET", "/metrics"},
+    {"POST", "/v1/chat/completions"}, {"POST", "/v1/completions"}, {"GET", "/v1/models"}, {"POST", "/tokenize"},
+    {"POST", "/detokenize"},          {"GET", "/health"},          {"GET", "/ready"},     {"GET", "/metrics"},
 };
 
 bool IsKnownPath(const std::string& path) {
@@ -238,8 +237,8 @@ void HttpServer::Stream(std::shared_ptr<RequestHandle> handle, std::unique_ptr<R
     ServerMetrics::RequestTimer timer;
     bool is_done = false;
   };
-  auto state = std::make_shared<StreamState>(StreamState{std::move(handle), std::move(builder),
-                                                         ServerMetrics::RequestTimer(metrics_, arrival)});
+  auto state = std::make_shared<StreamState>(
+      StreamState{std::move(handle), std::move(builder), ServerMetrics::RequestTimer(metrics_, arrival)});
   res.status = 200;
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");
@@ -276,19 +275,23 @@ void HttpServer::Stream(std::shared_ptr<RequestHandle> handle, std::unique_ptr<R
 }
 
 void HttpServer::HandleModels(httplib::Response& res) const {
-  Json model = {{"id", options_.served_model_name}, {"object", "model"},      {"created", created_},
-                {"owned_by", "fathom"},            {"root", options_.model_path}, {"max_model_len", prompts_->max_model_len()}};
+  Json model = {{"id", options_.served_model_name},
+                {"object", "model"},
+                {"created", created_},
+                {"owned_by", "fathom"},
+                {"root", options_.model_path},
+                {"max_model_len", prompts_->max_model_len()}};
   SendJson(res, 200, {{"object", "list"}, {"data", Json::array({std::move(model)})}});
 }
 
 void HttpServer::HandleTokenize(const httplib::Request& req, httplib::Response& res) const {
   Json body;
   if (ApiError e = ParseJsonBody(req.body, &body); !e.ok()) return SendError(res, e);
-  if (auto m = body.find("model"); m != body.end() && !m->is_null() &&
-                                   (!m->is_string() || *m != options_.served_model_name)) {
-    return SendError(res, ApiErrorOf(NotFound("The model does not exist; this server serves '" +
-                                              options_.served_model_name + "'"),
-                                     "model", "model_not_found"));
+  if (auto m = body.find("model");
+      m != body.end() && !m->is_null() && (!m->is_string() || *m != options_.served_model_name)) {
+    return SendError(
+        res, ApiErrorOf(NotFound("The model does not exist; this server serves '" + options_.served_model_name + "'"),
+                        "model", "model_not_found"));
   }
   auto get_bool = [&](const char* key, bool fallback, bool* out) -> ApiError {
     *out = fallback;
@@ -319,8 +322,7 @@ void HttpServer::HandleTokenize(const httplib::Request& req, httplib::Response& 
   }
   std::vector<int32_t> ids;
   if (ApiError e = prompts_->Tokenize(text, add_special, "prompt", &ids); !e.ok()) return SendError(res, e);
-  SendJson(res, 200,
-           {{"count", ids.size()}, {"max_model_len", prompts_->max_model_len()}, {"tokens", std::move(ids)}});
+  SendJson(res, 200, {{"count", ids.size()}, {"max_model_len", prompts_->max_model_len()}, {"tokens", std::move(ids)}});
 }
 
 void HttpServer::HandleDetokenize(const httplib::Request& req, httplib::Response& res) const {

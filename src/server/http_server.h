@@ -36,13 +36,13 @@ namespace fathom {
 
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
-  int port = 8000;                                  // 0: any free port (see port())
-  int num_http_threads = 128;                       // connections served at once (a keep-alive connection holds one)
-  size_t max_body_bytes = 8u << 20;                 // larger bodies get 413
-  std::chrono::seconds request_timeout{600};        // a request's deadline after its arrival
+  int port = 8000;                            // 0: any free port (see port())
+  int num_http_threads = 128;                 // connections served at once (a keep-alive connection holds one)
+  size_t max_body_bytes = 8u << 20;           // larger bodies get 413
+  std::chrono::seconds request_timeout{600};  // a request's deadline after its arrival
   std::string served_model_name;
-  std::string model_path;                           // shown as /v1/models "root"
-  bool default_include_reasoning = false;           // --reasoning, resolved
+  std::string model_path;                  // shown as /v1/models "root"
+  bool default_include_reasoning = false;  // --reasoning, resolved
   ToolCallFormat tool_format = ToolCallFormat::kV3;
 };
 

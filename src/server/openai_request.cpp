@@ -32,13 +32,20 @@ bool NestsDeeperThan(std::string_view body, int max_depth) {
 
 const char* TypeName(const Json& v) {
   switch (v.type()) {
-    case Json::value_t::null: return "null";
-    case Json::value_t::boolean: return "boolean";
-    case Json::value_t::string: return "string";
-    case Json::value_t::array: return "array";
-    case Json::value_t::object: return "object";
-    case Json::value_t::number_float: return "number";
-    default: return "integer";
+    case Json::value_t::null:
+      return "null";
+    case Json::value_t::boolean:
+      return "boolean";
+    case Json::value_t::string:
+      return "string";
+    case Json::value_t::array:
+      return "array";
+    case Json::value_t::object:
+      return "object";
+    case Json::value_t::number_float:
+      return "number";
+    default:
+      return "integer";
   }
 }
 
@@ -123,9 +130,9 @@ ApiError ParseModel(const Json& body, const RequestLimits& limits, OpenAiRequest
   std::optional<std::string> model;
   if (ApiError e = GetString(body, "model", "model", &model); !e.ok()) return e;
   if (model && *model != limits.served_model_name) {
-    return ApiErrorOf(NotFound("The model '" + *model + "' does not exist; this server serves '" +
-                               limits.served_model_name + "'"),
-                      "model", "model_not_found");
+    return ApiErrorOf(
+        NotFound("The model '" + *model + "' does not exist; this server serves '" + limits.served_model_name + "'"),
+        "model", "model_not_found");
   }
   out->model = limits.served_model_name;
   return {};
@@ -284,13 +291,16 @@ ApiError ContentText(const Json& content, const std::string& param, std::string*
     const std::string part_param = param + "[" + std::to_string(j) + "]";
     if (!part.is_object()) return TypeError(part_param, "an object", part);
     auto type = part.find("type");
-    if (type == part.end() || !type->is_string()) return BadRequest("'" + part_param + ".type' must be a string", part_param + ".type");
+    if (type == part.end() || !type->is_string())
+      return BadRequest("'" + part_param + ".type' must be a string", part_param + ".type");
     if (*type != "text") {
-      return ApiErrorOf(Unsupported("content part type '" + type->get<std::string>() + "' is not supported; only 'text'"),
-                        part_param + ".type");
+      return ApiErrorOf(
+          Unsupported("content part type '" + type->get<std::string>() + "' is not supported; only 'text'"),
+          part_param + ".type");
     }
     auto t = part.find("text");
-    if (t == part.end() || !t->is_string()) return BadRequest("'" + part_param + ".text' must be a string", part_param + ".text");
+    if (t == part.end() || !t->is_string())
+      return BadRequest("'" + part_param + ".text' must be a string", part_param + ".text");
     if (j > 0) text += "\n";
     text += t->get<std::string>();
   }
@@ -308,7 +318,8 @@ ApiError ParseToolCallsOfMessage(const Json& calls, const std::string& param, Js
     auto fn = c.find("function");
     if (fn == c.end() || !fn->is_object()) return BadRequest("'" + p + ".function' must be an object", p + ".function");
     auto name = fn->find("name");
-    if (name == fn->end() || !name->is_string()) return BadRequest("'" + p + ".function.name' must be a string", p + ".function.name");
+    if (name == fn->end() || !name->is_string())
+      return BadRequest("'" + p + ".function.name' must be a string", p + ".function.name");
     Json call = {{"type", "function"}};
     if (auto id = c.find("id"); id != c.end() && id->is_string()) call["id"] = *id;
     std::string arguments = "{}";
@@ -338,9 +349,11 @@ ApiError ParseTools(const Json& body, OpenAiRequest* out) {
       const std::string p = "tools[" + std::to_string(k) + "]";
       if (!t.is_object()) return TypeError(p, "an object", t);
       auto type = t.find("type");
-      if (type == t.end() || *type != "function") return BadRequest("'" + p + ".type' must be \"function\"", p + ".type");
+      if (type == t.end() || *type != "function")
+        return BadRequest("'" + p + ".type' must be \"function\"", p + ".type");
       auto fn = t.find("function");
-      if (fn == t.end() || !fn->is_object()) return BadRequest("'" + p + ".function' must be an object", p + ".function");
+      if (fn == t.end() || !fn->is_object())
+        return BadRequest("'" + p + ".function' must be an object", p + ".function");
       auto name = fn->find("name");
       if (name == fn->end() || !name->is_string() || name->get_ref<const std::string&>().empty()) {
         return BadRequest("'" + p + ".function.name' must be a non-empty string", p + ".function.name");
@@ -402,7 +415,8 @@ ApiError ParseMessages(const Json& messages, Json* out) {
     const std::string p = "messages[" + std::to_string(i) + "]";
     if (!m.is_object()) return TypeError(p, "an object", m);
     auto role_it = m.find("role");
-    if (role_it == m.end() || !role_it->is_string()) return BadRequest("'" + p + ".role' must be a string", p + ".role");
+    if (role_it == m.end() || !role_it->is_string())
+      return BadRequest("'" + p + ".role' must be a string", p + ".role");
     std::string role = role_it->get<std::string>();
     if (role == "developer") role = "system";  // OpenAI's newer name for the system role
     if (role != "system" && role != "user" && role != "assistant" && role != "tool") {
@@ -477,7 +491,8 @@ ApiError ParseCompletionRequest(const Json& body, const RequestLimits& limits, O
       if (prompt->size() > 1) return ApiErrorOf(Unsupported("batched prompts are not supported"), "prompt");
       if (first.is_string()) {
         out->prompt_text = first.get<std::string>();
-      } else if (ApiError e = ParseTokenIdArray(first, "prompt[0]", limits.vocab_size, &out->prompt_token_ids); !e.ok()) {
+      } else if (ApiError e = ParseTokenIdArray(first, "prompt[0]", limits.vocab_size, &out->prompt_token_ids);
+                 !e.ok()) {
         return e;
       }
     } else if (ApiError e = ParseTokenIdArray(*prompt, "prompt", limits.vocab_size, &out->prompt_token_ids); !e.ok()) {

@@ -10,12 +10,11 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/request.h"
 #include "server/api_error.h"
@@ -42,19 +41,19 @@ struct RequestLimits {
 
 struct OpenAiRequest {
   ApiRoute route = ApiRoute::kChatCompletions;
-  std::string model;                     // the served name
-  GenerationRequest generation;          // prompt_tokens is filled by PromptBuilder
-  std::optional<int64_t> max_tokens;     // as asked; unset: the route's default (see PromptBuilder)
+  std::string model;                  // the served name
+  GenerationRequest generation;       // prompt_tokens is filled by PromptBuilder
+  std::optional<int64_t> max_tokens;  // as asked; unset: the route's default (see PromptBuilder)
   bool stream = false;
-  bool include_usage = false;            // stream_options.include_usage
+  bool include_usage = false;  // stream_options.include_usage
   std::string user;
 
   // Chat only.
-  Json messages = Json::array();         // normalised: roles checked, content a string (or null for assistant)
-  Json tools = nullptr;                  // null or a non-empty array of {"type": "function", "function": {...}}
-  bool parse_tool_calls = false;         // tools given and tool_choice is not "none"
-  bool include_reasoning = false;        // split <think> text into reasoning_content
-  bool chat_logprobs = false;            // logprobs: true
+  Json messages = Json::array();   // normalised: roles checked, content a string (or null for assistant)
+  Json tools = nullptr;            // null or a non-empty array of {"type": "function", "function": {...}}
+  bool parse_tool_calls = false;   // tools given and tool_choice is not "none"
+  bool include_reasoning = false;  // split <think> text into reasoning_content
+  bool chat_logprobs = false;      // logprobs: true
 
   // Completions only: exactly one of the two prompt forms is set.
   std::optional<std::string> prompt_text;

@@ -169,12 +169,16 @@ std::vector<Json> ResponseBuilder::ChatChoiceChunks(Choice& choice, const Choice
       for (const nlohmann::json& call : d.tool_calls) calls.push_back(Json(call));
       dj["tool_calls"] = std::move(calls);
     }
-    out.push_back({{"index", delta.index}, {"delta", std::move(dj)}, {"logprobs", std::move(logprobs)},
+    out.push_back({{"index", delta.index},
+                   {"delta", std::move(dj)},
+                   {"logprobs", std::move(logprobs)},
                    {"finish_reason", nullptr}});
   }
   if (at_end) {
     choice.finish = delta.finish_reason;
-    out.push_back({{"index", delta.index}, {"delta", Json::object()}, {"logprobs", nullptr},
+    out.push_back({{"index", delta.index},
+                   {"delta", Json::object()},
+                   {"logprobs", nullptr},
                    {"finish_reason", FinishName(choice)}});
   }
   return out;
@@ -267,7 +271,9 @@ Json ResponseBuilder::FinalResponse() const {
       entry["text"] = text;
       Json lp = c.completion_logprobs;
       if (options_.logprobs && lp.is_null()) {
-        lp = {{"tokens", Json::array()}, {"token_logprobs", Json::array()}, {"top_logprobs", Json::array()},
+        lp = {{"tokens", Json::array()},
+              {"token_logprobs", Json::array()},
+              {"top_logprobs", Json::array()},
               {"text_offset", Json::array()}};
       }
       entry["logprobs"] = options_.logprobs ? lp : Json(nullptr);

@@ -25,17 +25,17 @@ namespace fathom {
 
 struct ResponseOptions {
   ApiRoute route = ApiRoute::kChatCompletions;
-  std::string id;                 // "chatcmpl-..." or "cmpl-..."
-  int64_t created = 0;            // unix seconds
-  std::string model;              // the served name
+  std::string id;       // "chatcmpl-..." or "cmpl-..."
+  int64_t created = 0;  // unix seconds
+  std::string model;    // the served name
   int32_t n = 1;
-  bool include_reasoning = false;               // chat: split <think> into reasoning_content
-  bool parse_tool_calls = false;                // chat: tools given and tool_choice != "none"
+  bool include_reasoning = false;  // chat: split <think> into reasoning_content
+  bool parse_tool_calls = false;   // chat: tools given and tool_choice != "none"
   ToolCallFormat tool_format = ToolCallFormat::kV3;
   uint64_t tool_call_id_seed = 0;
-  bool include_usage = false;                   // stream: a last chunk with usage and no choices
-  std::optional<int32_t> logprobs;              // set iff the request asked for logprobs (its top count)
-  std::string echo_text;                        // completions with echo: prefixed to each choice's text
+  bool include_usage = false;       // stream: a last chunk with usage and no choices
+  std::optional<int32_t> logprobs;  // set iff the request asked for logprobs (its top count)
+  std::string echo_text;            // completions with echo: prefixed to each choice's text
 };
 
 // Returns `prefix` followed by 32 random hex digits.
@@ -76,14 +76,14 @@ class ResponseBuilder {
   struct Choice {
     std::optional<ReasoningParser> reasoning;
     std::optional<ToolCallParser> tools;
-    bool is_started = false;             // role chunk (chat) or echo (completions) sent
+    bool is_started = false;  // role chunk (chat) or echo (completions) sent
     std::optional<FinishReason> finish;
-    std::string text;                    // completions: all text; chat: content
+    std::string text;  // completions: all text; chat: content
     std::string reasoning_text;
     nlohmann::json tool_calls = nlohmann::json::array();  // complete calls, merged from deltas
-    Json logprobs_content = Json::array();  // chat shape entries
-    Json completion_logprobs;               // completions shape, accumulated
-    int64_t text_offset = 0;             // completions: bytes of text before the next token
+    Json logprobs_content = Json::array();                // chat shape entries
+    Json completion_logprobs;                             // completions shape, accumulated
+    int64_t text_offset = 0;                              // completions: bytes of text before the next token
   };
   // The split of one text delta of a chat choice.
   struct ChatDelta {

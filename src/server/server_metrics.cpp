@@ -6,7 +6,7 @@ namespace fathom {
 namespace {
 
 std::vector<double> InterTokenBucketsSeconds() {
-  return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3,
+  return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1,  0.15, 0.2,  0.3,
           0.4,   0.5,    0.75,  1.0,  2.5,   5.0,  7.5,   10.0, 20.0, 40.0, 80.0};
 }
 
@@ -69,12 +69,14 @@ void ServerMetrics::RequestTimer::Observe(const RequestOutput& output) {
 std::string ServerMetrics::Render(const EngineStats& stats) {
   std::lock_guard<std::mutex> lock(scrape_mu_);
   MetricsRegistry& r = *registry_;
-  r.GetGauge("fathom_num_requests_running", "Sequences running in the engine.").Set(static_cast<double>(stats.num_running));
+  r.GetGauge("fathom_num_requests_running", "Sequences running in the engine.")
+      .Set(static_cast<double>(stats.num_running));
   r.GetGauge("fathom_num_requests_waiting", "Sequences waiting for admission, preempted ones included.")
       .Set(static_cast<double>(stats.num_waiting));
   r.GetGauge("fathom_kv_cache_blocks_used", "KV cache blocks referenced by some sequence.")
       .Set(static_cast<double>(stats.num_kv_blocks_used));
-  r.GetGauge("fathom_kv_cache_num_blocks", "KV cache blocks in the pool.").Set(static_cast<double>(stats.num_kv_blocks_total));
+  r.GetGauge("fathom_kv_cache_num_blocks", "KV cache blocks in the pool.")
+      .Set(static_cast<double>(stats.num_kv_blocks_total));
   r.GetGauge("fathom_kv_cache_usage_ratio", "Fraction of KV cache blocks in use, in [0, 1].")
       .Set(stats.num_kv_blocks_total > 0
                ? static_cast<double>(stats.num_kv_blocks_used) / static_cast<double>(stats.num_kv_blocks_total)

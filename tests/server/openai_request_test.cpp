@@ -118,8 +118,8 @@ TEST(OpenAiRequestTest, NullsAreAbsent) {
 
 TEST(OpenAiRequestTest, ToolChoiceNoneKeepsToolsForTheTemplate) {
   OpenAiRequest r;
-  ASSERT_TRUE(ParseChat(Chat(R"("tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "none")"), &r)
-                  .ok());
+  ASSERT_TRUE(
+      ParseChat(Chat(R"("tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "none")"), &r).ok());
   EXPECT_FALSE(r.parse_tool_calls);
   EXPECT_TRUE(r.tools.is_array());
 }
@@ -256,8 +256,9 @@ TEST(OpenAiRequestTest, MessageErrorsNameTheirParam) {
 
 TEST(OpenAiRequestTest, HostileBodies) {
   OpenAiRequest r;
-  for (const std::string& body : std::vector<std::string>{"", "{", "[]", "5", "null", "\"x\"", "{\"messages\": NaN}", "{\"a\": Infinity}",
-                                  "{\"messages\": [}", "{\"temperature\": 1e999}", std::string(100000, '[')}) {
+  for (const std::string& body :
+       std::vector<std::string>{"", "{", "[]", "5", "null", "\"x\"", "{\"messages\": NaN}", "{\"a\": Infinity}",
+                                "{\"messages\": [}", "{\"temperature\": 1e999}", std::string(100000, '[')}) {
     ApiError e = ParseChat(body, &r);
     EXPECT_EQ(e.status.code(), StatusCode::kInvalidArgument) << body.substr(0, 20);
     EXPECT_EQ(ToHttpError(e).http_status, 400);

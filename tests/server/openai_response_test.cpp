@@ -111,7 +111,8 @@ TEST(ResponseBuilderTest, ChatStreamChunks) {
     return c;
   };
   std::vector<Json> want = {
-      chunk(R"([{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}])"),
+      chunk(
+          R"([{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}])"),
       chunk(R"([{"index": 0, "delta": {"reasoning_content": "hm"}, "logprobs": null, "finish_reason": null}])"),
       chunk(R"([{"index": 0, "delta": {"content": "ok"}, "logprobs": null, "finish_reason": null}])"),
       chunk(R"([{"index": 0, "delta": {}, "logprobs": null, "finish_reason": "stop"}])"),
@@ -168,9 +169,8 @@ TEST(ResponseBuilderTest, ChatToolCallsStreamed) {
   const std::string text = kToolText;
   for (size_t i = 0; i < text.size(); i += 7) {
     const bool last = i + 7 >= text.size();
-    for (Json& c : b.StreamChunks(Output({Delta(0, text.substr(i, 7), last ? std::optional(FinishReason::kStop)
-                                                                             : std::nullopt)},
-                                         last))) {
+    for (Json& c : b.StreamChunks(
+             Output({Delta(0, text.substr(i, 7), last ? std::optional(FinishReason::kStop) : std::nullopt)}, last))) {
       chunks.push_back(std::move(c));
     }
   }
@@ -212,12 +212,11 @@ TEST(ResponseBuilderTest, ChatLogprobsShape) {
   ASSERT_EQ(first["top_logprobs"].size(), 1u);
   EXPECT_EQ(first["top_logprobs"][0]["token"], bytes);
   EXPECT_EQ(lp["content"][1]["logprob"], -9999.0);  // JSON has no -inf
-  EXPECT_EQ(std::vector<std::string>({"token", "logprob", "bytes", "top_logprobs"}),
-            [&] {
-              std::vector<std::string> keys;
-              for (const auto& [k, v] : first.items()) keys.push_back(k);
-              return keys;
-            }());
+  EXPECT_EQ(std::vector<std::string>({"token", "logprob", "bytes", "top_logprobs"}), [&] {
+    std::vector<std::string> keys;
+    for (const auto& [k, v] : first.items()) keys.push_back(k);
+    return keys;
+  }());
 }
 
 TEST(ResponseBuilderTest, CompletionFinalWithEchoAndLogprobs) {
@@ -304,8 +303,8 @@ TEST(ResponseBuilderTest, StreamConcatenationEqualsFinal) {
     for (size_t i = 0; i < text.size();) {
       const size_t n = std::min<size_t>(1 + rng() % 9, text.size() - i);
       const bool last = i + n == text.size();
-      for (const Json& c : streamed.StreamChunks(Output(
-               {Delta(0, text.substr(i, n), last ? std::optional(FinishReason::kStop) : std::nullopt)}, last))) {
+      for (const Json& c : streamed.StreamChunks(
+               Output({Delta(0, text.substr(i, n), last ? std::optional(FinishReason::kStop) : std::nullopt)}, last))) {
         const Json& ch = c["choices"][0];
         const Json& d = ch["delta"];
         if (d.contains("reasoning_content")) reasoning += d["reasoning_content"].get<std::string>();
