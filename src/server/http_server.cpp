@@ -15,6 +15,11 @@ constexpr std::chrono::milliseconds kPollInterval{50};
 // A non-streaming request waits this long past its deadline for the engine's
 // final (kAbort) output before answering 500: only a stuck engine gets here.
 constexpr std::chrono::seconds kDeadlineSlack{30};
+// A stream with nothing to say for this long writes an SSE comment, which clients
+// ignore; a write is the only way to learn that a client left while its request
+// waits in the queue or prefills, so that it is cancelled then and not at its end.
+constexpr std::chrono::seconds kStreamHeartbeat{1};
+constexpr std::string_view kSseHeartbeat = ": keep-alive\n\n";
 
 const char* const kRoutes[][2] = {
     {"POST", "/v1/chat/completions"}, {"POST", "/v1/completions"}, {"GET", "/v1/models"}, {"POST", "/tokenize"},
@@ -236,6 +241,7 @@ void HttpServer::Stream(std::shared_ptr<RequestHandle> handle, std::unique_ptr<R
     std::unique_ptr<ResponseBuilder> builder;
     ServerMetrics::RequestTimer timer;
     bool is_done = false;
+    EngineClock::time_point last_write = EngineClock::now();
   };
   auto state = std::make_shared<StreamState>(
       StreamState{std::move(handle), std::move(builder), ServerMetrics::RequestTimer(metrics_, arrival)});
@@ -251,7 +257,13 @@ void HttpServer::Stream(std::shared_ptr<RequestHandle> handle, std::unique_ptr<R
         };
         auto write = [&](std::string_view event) { return sink.write(event.data(), event.size()); };
         std::optional<RequestOutput> out = state->handle->Next(kPollInterval);
-        if (!out) return sink.is_writable() ? true : cancel();
+        if (!out) {
+          if (!sink.is_writable()) return cancel();
+          if (EngineClock::now() - state->last_write < kStreamHeartbeat) return true;
+          state->last_write = EngineClock::now();
+          return write(kSseHeartbeat) ? true : cancel();
+        }
+        state->last_write = EngineClock::now();
         state->timer.Observe(*out);
         for (const Json& chunk : state->builder->StreamChunks(*out)) {
           if (!write(SseEvent(chunk))) return cancel();
