@@ -172,9 +172,48 @@ int64_t MemAvailableBytes() {
 
 double MiB(int64_t bytes) { return static_cast<double>(bytes) / (1 << 20); }
 
+// --kv-cache-mem, or else a fraction of the free memory, but never more than every
+// running sequence at full length needs: a small model on a big machine must not
+// zero gigabytes of cache it can never fill.
+int64_t KvBudgetBytes(const ServeOptions& o, const KvCacheShape& shape, int64_t max_model_len) {
+  if (o.kv_cache_bytes) return *o.kv_cache_bytes;
+  const double block_bytes = static_cast<double>(KvBlockPool::BytesPerBlock(shape, o.block_size));
+  const double blocks_per_seq = static_cast<double>((max_model_len + o.block_size - 1) / o.block_size);
+  const double cap = static_cast<double>(o.max_num_seqs) * blocks_per_seq * block_bytes;
+  return static_cast<int64_t>(std::min(static_cast<double>(MemAvailableBytes()) * o.kv_cache_fraction, cap));
+}
+
+// Serves until SIGTERM or SIGINT (blocked in every thread, taken here with
+// sigtimedwait): then /ready turns 503, the engine gets `grace` to finish, and the
+// listener stops. Returns what Serve returned.
+Status ServeUntilSignal(HttpServer& server, Engine& engine, const sigset_t& signals, std::chrono::seconds grace) {
+  std::atomic<bool> is_served{false};  // Serve returned on its own: stop waiting for a signal
+  std::thread signal_thread([&] {
+    const timespec poll = {.tv_sec = 0, .tv_nsec = 100'000'000};
+    int sig = -1;
+    while (!is_served.load() && (sig = sigtimedwait(&signals, nullptr, &poll)) < 0) {
+    }
+    if (sig < 0) return;
+    std::fprintf(stderr, "fathom: signal %d: draining for up to %lld s\n", sig, static_cast<long long>(grace.count()));
+    server.BeginDraining();
+    engine.Shutdown(std::chrono::duration_cast<std::chrono::milliseconds>(grace));
+    // Let handlers write the final (aborted) outputs the shutdown produced.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    // Repeated: a Stop that lands before the listener runs would be lost.
+    while (!is_served.load()) {
+      server.Stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  const Status served = server.Serve();
+  is_served.store(true);
+  signal_thread.join();
+  return served;
+}
+
 int Serve(const ServeOptions& o) {
   // Blocked before any thread starts, so every thread inherits the mask and only
-  // the sigwait thread below ever takes these signals.
+  // the signal thread below ever takes these signals.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
@@ -202,17 +241,7 @@ int Serve(const ServeOptions& o) {
   const int64_t max_model_len =
       o.max_model_len > 0 ? std::min(o.max_model_len, config.max_position_embeddings) : config.max_position_embeddings;
   const KvCacheShape shape = (*lm)->cache_shape();
-  // Without --kv-cache-mem the budget is a fraction of the free memory, but never
-  // more than every running sequence at full length needs: a small model on a big
-  // machine must not zero gigabytes of cache it can never fill.
-  const int64_t block_bytes = KvBlockPool::BytesPerBlock(shape, o.block_size);
-  const int64_t blocks_per_seq = (max_model_len + o.block_size - 1) / o.block_size;
-  const double kv_cap_bytes =
-      static_cast<double>(o.max_num_seqs) * static_cast<double>(blocks_per_seq) * static_cast<double>(block_bytes);
-  const int64_t kv_bytes = o.kv_cache_bytes
-                               ? *o.kv_cache_bytes
-                               : static_cast<int64_t>(std::min(
-                                     static_cast<double>(MemAvailableBytes()) * o.kv_cache_fraction, kv_cap_bytes));
+  const int64_t kv_bytes = KvBudgetBytes(o, shape, max_model_len);
   Result<int64_t> num_blocks = PlanKvBlocks(shape, o.block_size, max_model_len, kv_bytes);
   if (!num_blocks.ok()) return Fail(num_blocks.status().message());
 
@@ -243,6 +272,7 @@ int Serve(const ServeOptions& o) {
   HttpServer server(engine->get(), &prompts, &metrics, http);
   if (Status s = server.Bind(); !s.ok()) return Fail(s.message());
 
+  const int64_t block_bytes = KvBlockPool::BytesPerBlock(shape, o.block_size);
   std::fprintf(stderr,
                "fathom: serving %s as '%s' (%s) at http://%s:%d\n"
                "fathom: memory plan: weights %.1f MiB; KV %lld bytes/token, block size %lld, %lld blocks, "
@@ -256,28 +286,7 @@ int Serve(const ServeOptions& o) {
   std::fprintf(stderr, "fathom: ready\n");
   std::fflush(stderr);
 
-  std::atomic<bool> is_served{false};  // Serve returned on its own: stop waiting for a signal
-  std::thread signal_thread([&] {
-    const timespec poll = {.tv_sec = 0, .tv_nsec = 100'000'000};
-    int sig = -1;
-    while (!is_served.load() && (sig = sigtimedwait(&signals, nullptr, &poll)) < 0) {
-    }
-    if (sig < 0) return;
-    std::fprintf(stderr, "fathom: signal %d: draining for up to %lld s\n", sig,
-                 static_cast<long long>(o.shutdown_grace.count()));
-    server.BeginDraining();
-    (*engine)->Shutdown(std::chrono::duration_cast<std::chrono::milliseconds>(o.shutdown_grace));
-    // Let handlers write the final (aborted) outputs the shutdown produced.
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    // Repeated: a Stop that lands before the listener runs would be lost.
-    while (!is_served.load()) {
-      server.Stop();
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  });
-  const Status served = server.Serve();
-  is_served.store(true);
-  signal_thread.join();
+  const Status served = ServeUntilSignal(server, **engine, signals, o.shutdown_grace);
   if (!served.ok()) return Fail(served.message());
   std::fprintf(stderr, "fathom: stopped\n");
   return 0;
