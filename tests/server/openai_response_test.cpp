@@ -26,6 +26,15 @@ ResponseOptions ChatOptions() {
   return o;
 }
 
+ResponseOptions CompletionOptions() {
+  ResponseOptions o;
+  o.route = ApiRoute::kCompletions;
+  o.id = "cmpl-test";
+  o.created = 1;
+  o.model = "tiny";
+  return o;
+}
+
 ChoiceDelta Delta(int32_t index, std::string text, std::optional<FinishReason> finish = std::nullopt) {
   ChoiceDelta d;
   d.index = index;
@@ -220,11 +229,7 @@ TEST(ResponseBuilderTest, ChatLogprobsShape) {
 }
 
 TEST(ResponseBuilderTest, CompletionFinalWithEchoAndLogprobs) {
-  ResponseOptions o;
-  o.route = ApiRoute::kCompletions;
-  o.id = "cmpl-test";
-  o.created = 1;
-  o.model = "tiny";
+  ResponseOptions o = CompletionOptions();
   o.logprobs = 0;
   o.echo_text = "P:";
   ResponseBuilder b(o, &Tok());
@@ -247,11 +252,7 @@ TEST(ResponseBuilderTest, CompletionFinalWithEchoAndLogprobs) {
 }
 
 TEST(ResponseBuilderTest, CompletionStreamChunks) {
-  ResponseOptions o;
-  o.route = ApiRoute::kCompletions;
-  o.id = "cmpl-test";
-  o.created = 1;
-  o.model = "tiny";
+  ResponseOptions o = CompletionOptions();
   ResponseBuilder b(o, &Tok());
   std::vector<Json> a = b.StreamChunks(Output({Delta(0, "ab")}, false));
   std::vector<Json> z = b.StreamChunks(Output({Delta(0, "c", FinishReason::kStop)}, true));
