@@ -22,6 +22,7 @@ constexpr Command kCommands[] = {
     {"bench", BenchCommand, "bench --model M [-p 512] [-n 128] [-r 5] [--json]: llama-bench's pp/tg speed and decode GB/s"},
     {"eval-quant", EvalQuantCommand, "eval-quant --model REF --quant-model Q...: KL divergence and top-1 agreement vs REF"},
     {"logits", LogitsCommand, "logits --model M --tokens 1,2,3 [--all]: float32 logits of the last (every) position"},
+    {"serve", ServeCommand, "serve --model M [--host H] [--port P] ...: the OpenAI-compatible HTTP server"},
     {"quantize", QuantizeCommand, "quantize IN OUT.gguf TYPE [--threads N]: write a llama.cpp GGUF (q8_0, q4_k, f16, ...)"},
 };
 

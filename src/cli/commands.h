@@ -21,6 +21,7 @@ int RunCommand(const Args& args);
 int QuantizeCommand(const Args& args);
 int BenchCommand(const Args& args);
 int EvalQuantCommand(const Args& args);
+int ServeCommand(const Args& args);
 
 int Main(int argc, char** argv);
 

@@ -17,6 +17,7 @@
 #include "chat/chat_template.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/eos_tokens.h"
 #include "engine/sampler.h"
 #include "formats/generation_config.h"
 #include "kernels/cpu/isa.h"
@@ -126,19 +127,6 @@ Result<std::vector<int32_t>> PromptTokens(const RunOptions& o, const Tokenizer& 
   return tokenizer.Encode(text, /*add_special_tokens=*/false);
 }
 
-std::vector<int32_t> StopTokens(const RunOptions& o, const ModelConfig& config, const Tokenizer& tokenizer) {
-  std::vector<int32_t> stop;
-  auto add = [&](int64_t id) {
-    if (id >= 0 && id < config.vocab_size && std::find(stop.begin(), stop.end(), id) == stop.end()) {
-      stop.push_back(static_cast<int32_t>(id));
-    }
-  };
-  for (int64_t id : config.eos_token_ids) add(id);
-  if (tokenizer.eos_token_id()) add(*tokenizer.eos_token_id());
-  for (int64_t id : o.generation.eos_token_ids) add(id);
-  return stop;
-}
-
 int Run(const RunOptions& o) {
   const Clock::time_point load_start = Clock::now();
   ThreadPool pool(o.num_threads);
@@ -165,7 +153,7 @@ int Run(const RunOptions& o) {
   Result<Sampler> sampler = Sampler::Create(o.sampling, config.vocab_size, *prompt);
   if (!sampler.ok()) return Fail(sampler.status().message());
   SamplerScratch scratch;
-  const std::vector<int32_t> stop = StopTokens(o, config, *tokenizer);
+  const std::vector<int32_t> stop = EosTokenIds(config, *tokenizer, o.generation);
   IncrementalDetokenizer detok(&*tokenizer, /*skip_special_tokens=*/false);
 
   std::vector<float> logits;

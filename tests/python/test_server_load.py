@@ -105,7 +105,7 @@ async def wait_drained(base):
 
 def test_64_streaming_clients_with_disconnects(tiny_model):
     with running_server(tiny_model, "--max-num-seqs", "64", "--max-waiting", "1024",
-                        "--max-model-len", "256", "--served-model-name", "tiny") as server:
+                        "--max-model-len", "512", "--served-model-name", "tiny") as server:
         rss = []
         for round_no in range(ROUNDS):
             stats = asyncio.run(run_round(server.base, round_no))
