@@ -148,7 +148,8 @@ def main():
     args = ap.parse_args()
     levels = [int(x) for x in args.streams.split(",")]
     max_streams = max(levels)
-    ctx = 2 * (args.prompt + args.gen) + 64
+    # Room for prompts of up to 3 tokens a word (small vocabularies split words).
+    ctx = 3 * args.prompt + args.gen + 64
 
     report = {"model": args.model, "threads": args.threads, "prompt_words": args.prompt, "gen": args.gen,
               "servers": {}}

@@ -18,8 +18,11 @@ constexpr int64_t kPanelsPerThread = 4;
 // Activation rows per quantization task when quantizing in parallel.
 constexpr int64_t kQuantizeGrain = 8;
 // From this many activation rows on, packing each weight panel (where the ISA
-// has packed kernels) costs less than it saves.
-constexpr int64_t kPackMinRows = 8;
+// has packed kernels) costs less than it saves. Packing reads and writes every
+// weight once per call (about three decode steps' worth on the 1.5B shape), so
+// batched decodes of up to ~16 streams are faster on the tile path: measured
+// crossover between 16 and 24 rows with bench/serve_bench.py's model.
+constexpr int64_t kPackMinRows = 20;
 // Packed bytes of one k-chunk of a panel: small enough to stay in L1 while every
 // activation row streams past it.
 constexpr int64_t kPackedChunkBytes = 32 << 10;

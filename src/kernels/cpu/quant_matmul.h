@@ -5,7 +5,7 @@
 // Non-obvious rule: two paths, chosen by m alone (so results never depend on the
 // thread count). Small m (decode): threads claim contiguous ranges of weight
 // rows and tile kernels read every weight byte exactly once, computing all m
-// rows from it. m >= 8 (prefill, batches): each 32-row weight panel is packed
+// rows from it. m >= 20 (prefill, large batches): each 32-row weight panel is packed
 // per call into an interleaved layout (quant_panel_pack.h) and run, in L1-sized
 // chunks of k, against every activation row; the scalar ISA has only the first.
 #pragma once
