@@ -8,14 +8,20 @@
 // rows from it. m >= 8 (prefill, batches): each 32-row weight panel is packed
 // per call into an interleaved layout (quant_panel_pack.h) and run, in L1-sized
 // chunks of k, against every activation row; the scalar ISA has only the first.
+// A PackedWeight (packed_weight.h) packed for the active ISA replaces both: its
+// panels run for every m, in the same k-chunks as the per-call packing.
 #pragma once
 
 #include <cstdint>
 
 #include "core/tensor.h"
 #include "core/thread_pool.h"
+#include "kernels/cpu/isa.h"
 
 namespace fathom::cpu {
+
+class PackedWeight;
+struct QuantPanelKernels;
 
 // Returns true iff QuantMatMul accepts weights of this dtype.
 bool IsQuantMatMulDType(DType dtype);
@@ -28,5 +34,15 @@ bool IsQuantMatMulDType(DType dtype);
 // first call with the largest m * k, allocates nothing.
 void QuantMatMul(ThreadPool& pool, const float* x /*(m, k)*/, int64_t m, int64_t k, const Tensor& w /*(n, k)*/,
                  const float* bias /*(n) or null*/, float* y /*(m, n)*/);
+
+// As above; where `packed` is non-null and was packed for ActiveIsa(), reads the
+// weight from its panels (for any m) instead of from w. REQUIRES: as above, and
+// packed (if non-null) was packed from w (same dtype and shape) and outlives the call.
+void QuantMatMul(ThreadPool& pool, const float* x /*(m, k)*/, int64_t m, int64_t k, const Tensor& w /*(n, k)*/,
+                 const PackedWeight* packed, const float* bias /*(n) or null*/, float* y /*(m, n)*/);
+
+// Returns the packed-panel kernels of `isa` for `dtype`, or null where there are
+// none (the scalar ISA; dtypes QuantMatMul does not take).
+const QuantPanelKernels* QuantPanelKernelsFor(Isa isa, DType dtype);
 
 }  // namespace fathom::cpu
