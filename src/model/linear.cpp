@@ -28,7 +28,8 @@ std::shared_ptr<const cpu::PackedWeight> PackWeight(WeightStore& store, const Te
     packed = cpu::PackedWeight::Pack(serial, w);
   }
   if (!packed.has_value()) return nullptr;
-  store.CountPackedCopy(w.num_bytes(), packed->num_bytes());
+  // Decode reads the packed copy only when it is compact; prefill reads it always.
+  if (packed->is_compact()) store.CountPackedCopy(w.num_bytes(), packed->num_bytes());
   return std::make_shared<const cpu::PackedWeight>(std::move(*packed));
 }
 

@@ -34,7 +34,8 @@ struct Linear {
 };
 
 // w packed for the active ISA on the store's pool (serially without one), with
-// store.bytes_loaded() then counting the packed bytes instead of w's; null when
+// store.bytes_loaded() then counting the packed bytes instead of w's where
+// decode reads them (PackedWeight::is_compact); null when
 // w is not block-quantized or the ISA has no panel kernels for it.
 std::shared_ptr<const cpu::PackedWeight> PackWeight(WeightStore& store, const Tensor& w);
 

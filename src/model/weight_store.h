@@ -66,7 +66,7 @@ class WeightStore {
   Result<std::vector<float>> Vector(std::string_view name, int64_t n);
 
   // Bytes of the tensors handed out so far (views count their mapped bytes),
-  // with matrices the model reads from a packed copy counted at that copy's size.
+  // with matrices that decode reads from a packed copy counted at that copy's size.
   int64_t bytes_loaded() const { return bytes_loaded_; }
 
   // Records that a matrix handed out (view_bytes counted) is read from now on as

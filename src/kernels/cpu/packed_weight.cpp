@@ -26,6 +26,7 @@ std::optional<PackedWeight> PackedWeight::Pack(ThreadPool& pool, const Tensor& w
   // Every packed block is a whole number of 64-byte lines, so panels stay aligned.
   FATHOM_CHECK(kern->packed_block_bytes % 64 == 0);
   pw.panel_bytes_ = pw.num_blocks_ * kern->packed_block_bytes;
+  pw.is_compact_ = kern->packed_block_bytes * 8 <= kPanelCols * info.block_bytes * 9;
   const size_t total = static_cast<size_t>(std::max<int64_t>(64, pw.num_bytes()));
   pw.data_.reset(static_cast<uint8_t*>(std::aligned_alloc(64, (total + 63) / 64 * 64)));
   FATHOM_CHECK(pw.data_ != nullptr);

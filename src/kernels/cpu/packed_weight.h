@@ -46,6 +46,11 @@ class PackedWeight {
   int64_t panel_bytes() const { return panel_bytes_; }
   int64_t num_bytes() const { return num_panels_ * panel_bytes_; }
   const uint8_t* panel(int64_t p) const { return data_.get() + p * panel_bytes_; }
+  // Returns true iff the packed bytes are at most 1/8 more than the GGUF
+  // blocks': only then does decode, which streams every weight byte once per
+  // token, gain more from the panel kernels' fewer instructions than it loses
+  // to extra bytes, so only then do matmuls with m < 8 read the panels.
+  bool is_compact() const { return is_compact_; }
 
  private:
   struct FreeDeleter {
@@ -54,6 +59,7 @@ class PackedWeight {
   PackedWeight() = default;
 
   Isa isa_ = Isa::kScalar;
+  bool is_compact_ = false;
   DType dtype_ = DType::kF32;
   int64_t n_ = 0, k_ = 0, num_blocks_ = 0, num_panels_ = 0, panel_bytes_ = 0;
   std::unique_ptr<uint8_t, FreeDeleter> data_;  // (num_panels, panel_bytes)

@@ -189,10 +189,11 @@ void QuantMatMul(ThreadPool& pool, const float* x, int64_t m, int64_t k, const T
 
   const Isa isa = ActiveIsa();
   const QuantTileKernels& kernels = TileKernelsFor(KernelsFor(isa), w.dtype());
-  const bool use_prepacked = packed != nullptr && packed->isa() == isa;
+  const QuantPanelKernels* panels = QuantPanelKernelsFor(isa, w.dtype());
+  const bool use_prepacked = packed != nullptr && packed->isa() == isa && (m >= kPackMinRows || packed->is_compact());
   if (use_prepacked) FATHOM_CHECK(packed->dtype() == w.dtype() && packed->n() == n && packed->k() == k);
   Problem p = {.kernels = &kernels,
-               .panels = use_prepacked || m >= kPackMinRows ? QuantPanelKernelsFor(isa, w.dtype()) : nullptr,
+               .panels = use_prepacked || m >= kPackMinRows ? panels : nullptr,
                .prepacked = use_prepacked ? packed : nullptr,
                .w = static_cast<const uint8_t*>(w.data()),
                .w_row_bytes = num_blocks * info.block_bytes,

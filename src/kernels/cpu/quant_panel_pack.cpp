@@ -158,6 +158,24 @@ FATHOM_AVX2 void PackPanelQ4_0(const uint8_t* w, int64_t w_stride, int rows, int
                          4 * kPanelCols, packed);
 }
 
+void PackPanelQ4_0Nibbles(const uint8_t* w, int64_t w_stride, int rows, int64_t num_blocks, uint8_t* packed) {
+  for (int64_t b = 0; b < num_blocks; ++b) {
+    uint8_t* pb = packed + b * kQ4NibblePackedBytes;
+    for (int g = 0; g < 4; ++g) {
+      uint8_t* group = pb + g * kGroupBytes;
+      for (int c = 0; c < kPanelCols; ++c) {
+        if (c < rows) {
+          std::memcpy(group + 4 * c, w + c * w_stride + b * sizeof(BlockQ4_0) + offsetof(BlockQ4_0, qs) + 4 * g, 4);
+        } else {
+          std::memset(group + 4 * c, 0, 4);
+        }
+      }
+    }
+  }
+  PackScales<Q8_0Scales>(w, w_stride, rows, num_blocks, sizeof(BlockQ4_0), kQ4NibblePackedBytes, 4 * kGroupBytes,
+                         4 * kPanelCols, packed);
+}
+
 FATHOM_AVX2 void PackPanelQ4_K(const uint8_t* w, int64_t w_stride, int rows, int64_t num_blocks, uint8_t* packed) {
   PackQuants<Q4_KUnpack>(w, w_stride, rows, num_blocks, sizeof(BlockQ4_K), kQ4KPackedBytes, 8, packed);
   PackScales<Q4_KScales>(w, w_stride, rows, num_blocks, sizeof(BlockQ4_K), kQ4KPackedBytes, 64 * kGroupBytes,

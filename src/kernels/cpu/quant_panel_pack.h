@@ -19,12 +19,18 @@ namespace fathom::cpu {
 //   then float32 tables, (entries) x 32 rows each.
 constexpr int64_t kGroupBytes = 4 * kPanelCols;
 constexpr int64_t kQ8PackedBytes = 8 * kGroupBytes + 4 * kPanelCols;            // quants, d
+// Q4_0 with two quants a byte, as GGUF stores them: group g's byte holds value
+// 4g + i in its low nibble and 16 + 4g + i in its high one, so a block is 20
+// bytes a row (GGUF: 18) and decode reads barely more than the file holds.
+constexpr int64_t kQ4NibblePackedBytes = 4 * kGroupBytes + 4 * kPanelCols;      // nibble pairs, d
 constexpr int64_t kQ4KPackedBytes = 64 * kGroupBytes + 2 * 8 * 4 * kPanelCols;  // quants, d*sc, dmin*m
 constexpr int64_t kQ6KPackedBytes = 64 * kGroupBytes + 16 * 4 * kPanelCols;     // quants, d*sc
 
 // QuantPackFn for each type. REQUIRES: the CPU has AVX2.
 void PackPanelQ8_0(const uint8_t* w, int64_t w_stride, int rows, int64_t num_blocks, uint8_t* packed);
 void PackPanelQ4_0(const uint8_t* w, int64_t w_stride, int rows, int64_t num_blocks, uint8_t* packed);
+// The kQ4NibblePackedBytes layout. Plain C++: safe on any CPU.
+void PackPanelQ4_0Nibbles(const uint8_t* w, int64_t w_stride, int rows, int64_t num_blocks, uint8_t* packed);
 void PackPanelQ4_K(const uint8_t* w, int64_t w_stride, int rows, int64_t num_blocks, uint8_t* packed);
 void PackPanelQ6_K(const uint8_t* w, int64_t w_stride, int rows, int64_t num_blocks, uint8_t* packed);
 
