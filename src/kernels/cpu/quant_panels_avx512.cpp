@@ -66,19 +66,25 @@ FATHOM_AVX512 inline void StorePanel(const __m512 (&acc)[R][2], const float* bia
   }
 }
 
-// Q8_0 (kOffset 128) and Q4_0 (kOffset 8): one 32-value block per lane.
-template <int R, int32_t kOffset>
+// Sixteen float16 scales as float32.
+FATHOM_AVX512 inline __m512 LoadHalf16(const uint8_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// Q8_0 in the kQ8HalfPackedBytes layout: one 32-value block per lane, the
+// stored quants offset by 128.
+template <int R>
 FATHOM_AVX512 void PanelQ8(const uint8_t* packed, const uint8_t* a, int64_t a_stride, int64_t num_blocks,
                            const float* bias, float* y, int64_t y_stride, int cols, bool accumulate) {
   __m512 acc[R][2];
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
   for (int64_t b = 0; b < num_blocks; ++b) {
-    const uint8_t* pb = packed + b * kQ8PackedBytes;
+    const uint8_t* pb = packed + b * kQ8HalfPackedBytes;
     const uint8_t* ab[R];
     __m512i p[R][2];
     for (int r = 0; r < R; ++r) {
       ab[r] = a + r * a_stride + b * sizeof(ActQ8Block);
-      p[r][0] = p[r][1] = _mm512_set1_epi32(-kOffset * LoadI32(ab[r] + offsetof(ActQ8Block, sum)));
+      p[r][0] = p[r][1] = _mm512_set1_epi32(-128 * LoadI32(ab[r] + offsetof(ActQ8Block, sum)));
     }
     for (int g = 0; g < 8; ++g) {
       const __m512i w0 = Load512(pb + g * kGroupBytes);
@@ -89,8 +95,8 @@ FATHOM_AVX512 void PanelQ8(const uint8_t* packed, const uint8_t* a, int64_t a_st
         p[r][1] = _mm512_dpbusd_epi32(p[r][1], w1, av);
       }
     }
-    const __m512 d0 = Load512Ps(pb + 8 * kGroupBytes);
-    const __m512 d1 = Load512Ps(pb + 8 * kGroupBytes + 64);
+    const __m512 d0 = LoadHalf16(pb + 8 * kGroupBytes);
+    const __m512 d1 = LoadHalf16(pb + 8 * kGroupBytes + 32);
     for (int r = 0; r < R; ++r) {
       const __m512 ad = _mm512_set1_ps(LoadF32(ab[r]));
       acc[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[r][0]), _mm512_mul_ps(d0, ad), acc[r][0]);
@@ -133,8 +139,8 @@ FATHOM_AVX512 void PanelQ4_0Nibbles(const uint8_t* packed, const uint8_t* a, int
         hi[r][1] = _mm512_dpbusd_epi32(hi[r][1], h1, ah);
       }
     }
-    const __m512 d0 = Load512Ps(pb + 4 * kGroupBytes);
-    const __m512 d1 = Load512Ps(pb + 4 * kGroupBytes + 64);
+    const __m512 d0 = LoadHalf16(pb + 4 * kGroupBytes);
+    const __m512 d1 = LoadHalf16(pb + 4 * kGroupBytes + 32);
     for (int r = 0; r < R; ++r) {
       const __m512 ad = _mm512_set1_ps(LoadF32(ab[r]));
       const __m512i p0 = _mm512_add_epi32(lo[r][0], hi[r][0]), p1 = _mm512_add_epi32(lo[r][1], hi[r][1]);
@@ -248,7 +254,7 @@ FATHOM_AVX512 void PanelQ6_K(const uint8_t* packed, const uint8_t* a, int64_t a_
 
 const QuantPanelSet& Avx512QuantPanels() {
   static constexpr QuantPanelSet kSet = {
-      .q8_0 = {kQ8PackedBytes, PackPanelQ8_0, {PanelQ8<1, 128>, PanelQ8<2, 128>, PanelQ8<3, 128>, PanelQ8<4, 128>}},
+      .q8_0 = {kQ8HalfPackedBytes, PackPanelQ8_0Half, {PanelQ8<1>, PanelQ8<2>, PanelQ8<3>, PanelQ8<4>}},
       .q4_0 = {kQ4NibblePackedBytes, PackPanelQ4_0Nibbles,
                {PanelQ4_0Nibbles<1>, PanelQ4_0Nibbles<2>, PanelQ4_0Nibbles<3>, PanelQ4_0Nibbles<4>}},
       .q4_k = {kQ4KPackedBytes, PackPanelQ4_K, {PanelQ4_K<1>, PanelQ4_K<2>, PanelQ4_K<3>, PanelQ4_K<4>}},
