@@ -2,6 +2,7 @@
 
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/matmul.h"
+#include "model/linear.h"
 
 namespace fathom {
 
@@ -18,7 +19,7 @@ void LmEnds::Logits(const ForwardContext& ctx, const float* hidden, std::vector<
     cpu::RmsNorm(hidden + ctx.logits_rows[i] * h, final_norm.data(), 1, h, rms_norm_eps, normed + i * h);
   }
   logits->resize(rows * lm_head.dim(0));
-  cpu::MatMul(*ctx.pool, normed, rows, h, lm_head, nullptr, logits->data());
+  cpu::MatMul(*ctx.pool, normed, rows, h, lm_head, lm_head_packed.get(), nullptr, logits->data());
 }
 
 Result<LmEnds> LmEnds::Load(WeightStore& store) {
@@ -32,6 +33,9 @@ Result<LmEnds> LmEnds::Load(WeightStore& store) {
   } else {
     FATHOM_ASSIGN_OR_RETURN(ends.lm_head, store.Matrix("lm_head.weight", c.vocab_size, c.hidden_size));
   }
+  // When tied, the packed head replaces the embedding's count: a token's lookup
+  // reads only its own row of the view.
+  ends.lm_head_packed = PackWeight(store, ends.lm_head);
   return ends;
 }
 

@@ -4,8 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
+#include "kernels/cpu/packed_weight.h"
 #include "model/forward_context.h"
 #include "model/weight_store.h"
 
@@ -15,6 +17,9 @@ struct LmEnds {
   Tensor embed_tokens;            // (vocab, hidden)
   std::vector<float> final_norm;  // (hidden)
   Tensor lm_head;                 // (vocab, hidden); embed_tokens when tied
+  // lm_head packed at load (see PackWeight in linear.h), or null. The embedding
+  // lookup always reads embed_tokens itself.
+  std::shared_ptr<const cpu::PackedWeight> lm_head_packed;
   float rms_norm_eps = 1e-6f;
 
   // Bytes of the embedding table a decode step does not read: all of it, unless

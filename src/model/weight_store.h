@@ -65,8 +65,16 @@ class WeightStore {
   // The 1-D tensor `name` of n values as float32 (norm weights, biases).
   Result<std::vector<float>> Vector(std::string_view name, int64_t n);
 
-  // Bytes of the tensors handed out so far (views count their mapped bytes).
+  // Bytes of the tensors handed out so far (views count their mapped bytes),
+  // with matrices that decode reads from a packed copy counted at that copy's size.
   int64_t bytes_loaded() const { return bytes_loaded_; }
+
+  // Records that a matrix handed out (view_bytes counted) is read from now on as
+  // a packed copy of packed_bytes instead.
+  void CountPackedCopy(int64_t view_bytes, int64_t packed_bytes) { bytes_loaded_ += packed_bytes - view_bytes; }
+
+  // The threads that load (LoadOptions::pool), or null.
+  ThreadPool* pool() const { return options_.pool; }
 
  private:
   WeightStore() = default;

@@ -105,8 +105,13 @@ void WeightRowsToF32(const Tensor& w, int64_t row_begin, int64_t num_rows, float
 }
 
 void MatMul(ThreadPool& pool, const float* x, int64_t m, int64_t k, const Tensor& w, const float* bias, float* y) {
+  MatMul(pool, x, m, k, w, nullptr, bias, y);
+}
+
+void MatMul(ThreadPool& pool, const float* x, int64_t m, int64_t k, const Tensor& w, const PackedWeight* packed,
+            const float* bias, float* y) {
   FATHOM_CHECK(w.ndim() == 2 && w.dim(1) == k && IsMatMulDType(w.dtype()));
-  if (IsQuantMatMulDType(w.dtype())) return QuantMatMul(pool, x, m, k, w, bias, y);
+  if (IsQuantMatMulDType(w.dtype())) return QuantMatMul(pool, x, m, k, w, packed, bias, y);
   const int64_t n = w.dim(0);
   const int64_t num_blocks = (n + kRowBlock - 1) / kRowBlock;
   const bool direct = w.dtype() == DType::kF32;

@@ -16,6 +16,8 @@
 
 namespace fathom::cpu {
 
+class PackedWeight;
+
 // Returns true iff MatMul accepts weights of this dtype.
 bool IsMatMulDType(DType dtype);
 
@@ -25,6 +27,11 @@ bool IsMatMulDType(DType dtype);
 // bias is null or holds n floats.
 void MatMul(ThreadPool& pool, const float* x /*(m, k)*/, int64_t m, int64_t k, const Tensor& w /*(n, k)*/,
             const float* bias /*(n) or null*/, float* y /*(m, n)*/);
+
+// As above; `packed` is null or w packed at load time (packed_weight.h), which
+// quantized weights then read from when it suits the active ISA.
+void MatMul(ThreadPool& pool, const float* x /*(m, k)*/, int64_t m, int64_t k, const Tensor& w /*(n, k)*/,
+            const PackedWeight* packed, const float* bias /*(n) or null*/, float* y /*(m, n)*/);
 
 // Writes rows [row_begin, row_begin + num_rows) of a 2-D weight as float32.
 // REQUIRES: as MatMul for w; the rows exist; dst holds num_rows * w.dim(1) floats.

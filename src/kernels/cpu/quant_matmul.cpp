@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "kernels/cpu/isa.h"
+#include "kernels/cpu/packed_weight.h"
 #include "kernels/cpu/q8_activation.h"
 #include "kernels/cpu/quant_kernels.h"
 
@@ -36,18 +37,6 @@ const QuantKernelSet& KernelsFor(Isa isa) {
   return ScalarQuantKernels();
 }
 
-// Returns null where the ISA has no packed-panel kernels.
-const QuantPanelKernels* PanelKernelsFor(Isa isa, DType dtype) {
-  if (isa == Isa::kScalar) return nullptr;
-  const QuantPanelSet& set = isa == Isa::kAvx512 ? Avx512QuantPanels() : Avx2QuantPanels();
-  switch (dtype) {
-    case DType::kQ8_0: return &set.q8_0;
-    case DType::kQ4_0: return &set.q4_0;
-    case DType::kQ4_K: return &set.q4_k;
-    default: FATHOM_CHECK(dtype == DType::kQ6_K); return &set.q6_k;
-  }
-}
-
 const QuantTileKernels& TileKernelsFor(const QuantKernelSet& set, DType dtype) {
   switch (dtype) {
     case DType::kQ8_0: return set.q8_0;
@@ -62,6 +51,7 @@ const QuantTileKernels& TileKernelsFor(const QuantKernelSet& set, DType dtype) {
 struct Problem {
   const QuantTileKernels* kernels;
   const QuantPanelKernels* panels;  // null: use the tile kernels
+  const PackedWeight* prepacked;     // non-null: panels packed at load, for `panels`
   const uint8_t* w;         // (n, w_row_bytes)
   int64_t w_row_bytes;
   uint8_t* a;               // (m, a_row_bytes): quantized activations
@@ -139,7 +129,42 @@ void RunPackedPanels(const Problem& p, int64_t panel_begin, int64_t panel_end) {
   }
 }
 
+// As RunPackedPanels, with the same k-chunks (so the same sums), reading the
+// panels packed at load time.
+void RunPrepackedPanels(const Problem& p, int64_t panel_begin, int64_t panel_end) {
+  const QuantPanelKernels& kern = *p.panels;
+  const PackedWeight& pw = *p.prepacked;
+  const int64_t chunk_blocks = std::max<int64_t>(1, kPackedChunkBytes / kern.packed_block_bytes);
+  for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
+    const int64_t j = panel * kPanelCols;
+    const int cols = static_cast<int>(std::min<int64_t>(kPanelCols, p.n - j));
+    const uint8_t* packed = pw.panel(panel);
+    for (int64_t b0 = 0; b0 < p.num_blocks; b0 += chunk_blocks) {
+      const int64_t num_blocks = std::min(chunk_blocks, p.num_blocks - b0);
+      const bool last = b0 + num_blocks == p.num_blocks;
+      const uint8_t* chunk = packed + b0 * kern.packed_block_bytes;
+      for (int64_t i0 = 0; i0 < p.m; i0 += kMaxTileRows) {
+        const int rows = static_cast<int>(std::min<int64_t>(kMaxTileRows, p.m - i0));
+        kern.tile[rows - 1](chunk, p.a + i0 * p.a_row_bytes + b0 * p.a_block_bytes, p.a_row_bytes, num_blocks,
+                            last && p.bias != nullptr ? p.bias + j : nullptr, p.y + i0 * p.n + j, p.n, cols,
+                            /*accumulate=*/b0 > 0);
+      }
+    }
+  }
+}
+
 }  // namespace
+
+const QuantPanelKernels* QuantPanelKernelsFor(Isa isa, DType dtype) {
+  if (isa == Isa::kScalar || !IsQuantMatMulDType(dtype)) return nullptr;
+  const QuantPanelSet& set = isa == Isa::kAvx512 ? Avx512QuantPanels() : Avx2QuantPanels();
+  switch (dtype) {
+    case DType::kQ8_0: return &set.q8_0;
+    case DType::kQ4_0: return &set.q4_0;
+    case DType::kQ4_K: return &set.q4_k;
+    default: FATHOM_CHECK(dtype == DType::kQ6_K); return &set.q6_k;
+  }
+}
 
 bool IsQuantMatMulDType(DType dtype) {
   return dtype == DType::kQ8_0 || dtype == DType::kQ4_0 || dtype == DType::kQ4_K || dtype == DType::kQ6_K;
@@ -147,6 +172,11 @@ bool IsQuantMatMulDType(DType dtype) {
 
 void QuantMatMul(ThreadPool& pool, const float* x, int64_t m, int64_t k, const Tensor& w, const float* bias,
                  float* y) {
+  QuantMatMul(pool, x, m, k, w, nullptr, bias, y);
+}
+
+void QuantMatMul(ThreadPool& pool, const float* x, int64_t m, int64_t k, const Tensor& w,
+                 const PackedWeight* packed, const float* bias, float* y) {
   FATHOM_CHECK(w.ndim() == 2 && w.dim(1) == k && IsQuantMatMulDType(w.dtype()) && w.is_contiguous());
   const int64_t n = w.dim(0);
   if (m == 0 || n == 0) return;
@@ -162,8 +192,12 @@ void QuantMatMul(ThreadPool& pool, const float* x, int64_t m, int64_t k, const T
 
   const Isa isa = ActiveIsa();
   const QuantTileKernels& kernels = TileKernelsFor(KernelsFor(isa), w.dtype());
+  const QuantPanelKernels* panels = QuantPanelKernelsFor(isa, w.dtype());
+  const bool use_prepacked = packed != nullptr && packed->isa() == isa && (m >= kPackMinRows || packed->is_compact());
+  if (use_prepacked) FATHOM_CHECK(packed->dtype() == w.dtype() && packed->n() == n && packed->k() == k);
   Problem p = {.kernels = &kernels,
-               .panels = m >= kPackMinRows ? PanelKernelsFor(isa, w.dtype()) : nullptr,
+               .panels = use_prepacked || m >= kPackMinRows ? panels : nullptr,
+               .prepacked = use_prepacked ? packed : nullptr,
                .w = static_cast<const uint8_t*>(w.data()),
                .w_row_bytes = num_blocks * info.block_bytes,
                .a = act_scratch.data(),
@@ -186,6 +220,11 @@ void QuantMatMul(ThreadPool& pool, const float* x, int64_t m, int64_t k, const T
     QuantizeRows(p, 0, m);
   }
 
+  if (p.prepacked != nullptr) {
+    pool.ParallelFor(packed->num_panels(), 1,
+                     [pp](int64_t begin, int64_t end) { RunPrepackedPanels(*pp, begin, end); });
+    return;
+  }
   if (p.panels != nullptr) {
     pool.ParallelFor((n + kPanelCols - 1) / kPanelCols, 1,
                      [pp](int64_t begin, int64_t end) { RunPackedPanels(*pp, begin, end); });

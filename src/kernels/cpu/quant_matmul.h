@@ -8,14 +8,22 @@
 // rows from it. m >= 20 (prefill, large batches): each 32-row weight panel is packed
 // per call into an interleaved layout (quant_panel_pack.h) and run, in L1-sized
 // chunks of k, against every activation row; the scalar ISA has only the first.
+// A PackedWeight (packed_weight.h) packed for the active ISA replaces the
+// per-call packing, in the same k-chunks, and replaces the small-m path too
+// where its layout is compact (at most 1/8 larger than the GGUF blocks: Q8_0,
+// and Q4_0 on AVX-512); otherwise decode keeps reading the GGUF blocks.
 #pragma once
 
 #include <cstdint>
 
 #include "core/tensor.h"
 #include "core/thread_pool.h"
+#include "kernels/cpu/isa.h"
 
 namespace fathom::cpu {
+
+class PackedWeight;
+struct QuantPanelKernels;
 
 // Returns true iff QuantMatMul accepts weights of this dtype.
 bool IsQuantMatMulDType(DType dtype);
@@ -28,5 +36,16 @@ bool IsQuantMatMulDType(DType dtype);
 // first call with the largest m * k, allocates nothing.
 void QuantMatMul(ThreadPool& pool, const float* x /*(m, k)*/, int64_t m, int64_t k, const Tensor& w /*(n, k)*/,
                  const float* bias /*(n) or null*/, float* y /*(m, n)*/);
+
+// As above; where `packed` is non-null and was packed for ActiveIsa(), reads the
+// weight from its panels instead of from w (always for m >= 8; for smaller m
+// where the layout is compact, see above). REQUIRES: as above, and
+// packed (if non-null) was packed from w (same dtype and shape) and outlives the call.
+void QuantMatMul(ThreadPool& pool, const float* x /*(m, k)*/, int64_t m, int64_t k, const Tensor& w /*(n, k)*/,
+                 const PackedWeight* packed, const float* bias /*(n) or null*/, float* y /*(m, n)*/);
+
+// Returns the packed-panel kernels of `isa` for `dtype`, or null where there are
+// none (the scalar ISA; dtypes QuantMatMul does not take).
+const QuantPanelKernels* QuantPanelKernelsFor(Isa isa, DType dtype);
 
 }  // namespace fathom::cpu

@@ -123,6 +123,12 @@ struct Q8_0Scales {
   static void Write(const uint8_t* blk, int c, uint8_t* table) { StoreF32(table, 0, c, LoadF16(blk)); }
 };
 
+// d as stored (float16), kPanelCols of them; Q8_0 and Q4_0 blocks both open with d.
+static_assert(offsetof(BlockQ8_0, d) == 0 && offsetof(BlockQ4_0, d) == 0);
+struct HalfScales {
+  static void Write(const uint8_t* blk, int c, uint8_t* table) { std::memcpy(table + 2 * c, blk, 2); }
+};
+
 struct Q4_KScales {
   static void Write(const uint8_t* blk, int c, uint8_t* table) {
     uint64_t sc, mn;
@@ -156,6 +162,31 @@ FATHOM_AVX2 void PackPanelQ4_0(const uint8_t* w, int64_t w_stride, int rows, int
   PackQuants<Q4_0Unpack>(w, w_stride, rows, num_blocks, sizeof(BlockQ4_0), kQ8PackedBytes, 1, packed);
   PackScales<Q8_0Scales>(w, w_stride, rows, num_blocks, sizeof(BlockQ4_0), kQ8PackedBytes, 8 * kGroupBytes,
                          4 * kPanelCols, packed);
+}
+
+FATHOM_AVX2 void PackPanelQ8_0Half(const uint8_t* w, int64_t w_stride, int rows, int64_t num_blocks,
+                                   uint8_t* packed) {
+  PackQuants<Q8_0Unpack>(w, w_stride, rows, num_blocks, sizeof(BlockQ8_0), kQ8HalfPackedBytes, 1, packed);
+  PackScales<HalfScales>(w, w_stride, rows, num_blocks, sizeof(BlockQ8_0), kQ8HalfPackedBytes, 8 * kGroupBytes,
+                         2 * kPanelCols, packed);
+}
+
+void PackPanelQ4_0Nibbles(const uint8_t* w, int64_t w_stride, int rows, int64_t num_blocks, uint8_t* packed) {
+  for (int64_t b = 0; b < num_blocks; ++b) {
+    uint8_t* pb = packed + b * kQ4NibblePackedBytes;
+    for (int g = 0; g < 4; ++g) {
+      uint8_t* group = pb + g * kGroupBytes;
+      for (int c = 0; c < kPanelCols; ++c) {
+        if (c < rows) {
+          std::memcpy(group + 4 * c, w + c * w_stride + b * sizeof(BlockQ4_0) + offsetof(BlockQ4_0, qs) + 4 * g, 4);
+        } else {
+          std::memset(group + 4 * c, 0, 4);
+        }
+      }
+    }
+  }
+  PackScales<HalfScales>(w, w_stride, rows, num_blocks, sizeof(BlockQ4_0), kQ4NibblePackedBytes,
+                             4 * kGroupBytes, 2 * kPanelCols, packed);
 }
 
 FATHOM_AVX2 void PackPanelQ4_K(const uint8_t* w, int64_t w_stride, int rows, int64_t num_blocks, uint8_t* packed) {

@@ -19,12 +19,22 @@ namespace fathom::cpu {
 //   then float32 tables, (entries) x 32 rows each.
 constexpr int64_t kGroupBytes = 4 * kPanelCols;
 constexpr int64_t kQ8PackedBytes = 8 * kGroupBytes + 4 * kPanelCols;            // quants, d
+// Q8_0 as above with d kept float16: 34 bytes a row, as in the file (AVX-512).
+constexpr int64_t kQ8HalfPackedBytes = 8 * kGroupBytes + 2 * kPanelCols;        // quants, d (f16)
+// Q4_0 with two quants a byte, as GGUF stores them: group g's byte holds value
+// 4g + i in its low nibble and 16 + 4g + i in its high one, and d stays float16,
+// so a block is 18 bytes a row, as in the file, and decode reads no more.
+constexpr int64_t kQ4NibblePackedBytes = 4 * kGroupBytes + 2 * kPanelCols;      // nibble pairs, d (f16)
 constexpr int64_t kQ4KPackedBytes = 64 * kGroupBytes + 2 * 8 * 4 * kPanelCols;  // quants, d*sc, dmin*m
 constexpr int64_t kQ6KPackedBytes = 64 * kGroupBytes + 16 * 4 * kPanelCols;     // quants, d*sc
 
 // QuantPackFn for each type. REQUIRES: the CPU has AVX2.
 void PackPanelQ8_0(const uint8_t* w, int64_t w_stride, int rows, int64_t num_blocks, uint8_t* packed);
 void PackPanelQ4_0(const uint8_t* w, int64_t w_stride, int rows, int64_t num_blocks, uint8_t* packed);
+// The kQ8HalfPackedBytes layout. REQUIRES: the CPU has AVX2.
+void PackPanelQ8_0Half(const uint8_t* w, int64_t w_stride, int rows, int64_t num_blocks, uint8_t* packed);
+// The kQ4NibblePackedBytes layout. Plain C++: safe on any CPU.
+void PackPanelQ4_0Nibbles(const uint8_t* w, int64_t w_stride, int rows, int64_t num_blocks, uint8_t* packed);
 void PackPanelQ4_K(const uint8_t* w, int64_t w_stride, int rows, int64_t num_blocks, uint8_t* packed);
 void PackPanelQ6_K(const uint8_t* w, int64_t w_stride, int rows, int64_t num_blocks, uint8_t* packed);
 

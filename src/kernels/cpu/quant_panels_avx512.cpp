@@ -1,8 +1,9 @@
 // AVX-512 VNNI kernels on packed weight panels: 32 weight rows interleaved four
 // quants at a time, so each int32 lane of a vpdpbusd accumulates one weight row's
 // whole block (or sub-block) and the float scaling happens once per block per 16
-// rows instead of once per 16 products. Prefill only: the panel is packed per
-// call, which a few hundred activation rows repay many times over.
+// rows instead of once per 16 products. A panel is packed either per call, which
+// a few hundred prefill rows repay many times over, or once at load
+// (packed_weight.h), which decode then uses too where the layout is compact.
 //
 // Non-obvious rule: packed quants are unsigned (see quant_panel_pack.h); the
 // offsets come back out through the activation block sums, seeded into each
@@ -65,19 +66,25 @@ FATHOM_AVX512 inline void StorePanel(const __m512 (&acc)[R][2], const float* bia
   }
 }
 
-// Q8_0 (kOffset 128) and Q4_0 (kOffset 8): one 32-value block per lane.
-template <int R, int32_t kOffset>
+// Sixteen float16 scales as float32.
+FATHOM_AVX512 inline __m512 LoadHalf16(const uint8_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// Q8_0 in the kQ8HalfPackedBytes layout: one 32-value block per lane, the
+// stored quants offset by 128.
+template <int R>
 FATHOM_AVX512 void PanelQ8(const uint8_t* packed, const uint8_t* a, int64_t a_stride, int64_t num_blocks,
                            const float* bias, float* y, int64_t y_stride, int cols, bool accumulate) {
   __m512 acc[R][2];
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
   for (int64_t b = 0; b < num_blocks; ++b) {
-    const uint8_t* pb = packed + b * kQ8PackedBytes;
+    const uint8_t* pb = packed + b * kQ8HalfPackedBytes;
     const uint8_t* ab[R];
     __m512i p[R][2];
     for (int r = 0; r < R; ++r) {
       ab[r] = a + r * a_stride + b * sizeof(ActQ8Block);
-      p[r][0] = p[r][1] = _mm512_set1_epi32(-kOffset * LoadI32(ab[r] + offsetof(ActQ8Block, sum)));
+      p[r][0] = p[r][1] = _mm512_set1_epi32(-128 * LoadI32(ab[r] + offsetof(ActQ8Block, sum)));
     }
     for (int g = 0; g < 8; ++g) {
       const __m512i w0 = Load512(pb + g * kGroupBytes);
@@ -88,12 +95,57 @@ FATHOM_AVX512 void PanelQ8(const uint8_t* packed, const uint8_t* a, int64_t a_st
         p[r][1] = _mm512_dpbusd_epi32(p[r][1], w1, av);
       }
     }
-    const __m512 d0 = Load512Ps(pb + 8 * kGroupBytes);
-    const __m512 d1 = Load512Ps(pb + 8 * kGroupBytes + 64);
+    const __m512 d0 = LoadHalf16(pb + 8 * kGroupBytes);
+    const __m512 d1 = LoadHalf16(pb + 8 * kGroupBytes + 32);
     for (int r = 0; r < R; ++r) {
       const __m512 ad = _mm512_set1_ps(LoadF32(ab[r]));
       acc[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[r][0]), _mm512_mul_ps(d0, ad), acc[r][0]);
       acc[r][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p[r][1]), _mm512_mul_ps(d1, ad), acc[r][1]);
+    }
+  }
+  StorePanel<R>(acc, bias, y, y_stride, cols, accumulate);
+}
+
+// Q4_0 in the nibble layout (kQ4NibblePackedBytes): each 64-byte load holds
+// two groups, split by mask and shift; low and high nibbles keep separate sums
+// so the dot products of one block form four independent chains.
+template <int R>
+FATHOM_AVX512 void PanelQ4_0Nibbles(const uint8_t* packed, const uint8_t* a, int64_t a_stride, int64_t num_blocks,
+                                    const float* bias, float* y, int64_t y_stride, int cols, bool accumulate) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  __m512 acc[R][2];
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < num_blocks; ++b) {
+    const uint8_t* pb = packed + b * kQ4NibblePackedBytes;
+    const uint8_t* ab[R];
+    __m512i lo[R][2], hi[R][2];
+    for (int r = 0; r < R; ++r) {
+      ab[r] = a + r * a_stride + b * sizeof(ActQ8Block);
+      lo[r][0] = lo[r][1] = _mm512_set1_epi32(-8 * LoadI32(ab[r] + offsetof(ActQ8Block, sum)));
+      hi[r][0] = hi[r][1] = _mm512_setzero_si512();
+    }
+    for (int g = 0; g < 4; ++g) {
+      const __m512i raw0 = Load512(pb + g * kGroupBytes);
+      const __m512i raw1 = Load512(pb + g * kGroupBytes + 64);
+      const __m512i l0 = _mm512_and_si512(raw0, low4), l1 = _mm512_and_si512(raw1, low4);
+      const __m512i h0 = _mm512_and_si512(_mm512_srli_epi16(raw0, 4), low4);
+      const __m512i h1 = _mm512_and_si512(_mm512_srli_epi16(raw1, 4), low4);
+      for (int r = 0; r < R; ++r) {
+        const __m512i al = _mm512_set1_epi32(LoadI32(ab[r] + offsetof(ActQ8Block, qs) + 4 * g));
+        const __m512i ah = _mm512_set1_epi32(LoadI32(ab[r] + offsetof(ActQ8Block, qs) + 16 + 4 * g));
+        lo[r][0] = _mm512_dpbusd_epi32(lo[r][0], l0, al);
+        lo[r][1] = _mm512_dpbusd_epi32(lo[r][1], l1, al);
+        hi[r][0] = _mm512_dpbusd_epi32(hi[r][0], h0, ah);
+        hi[r][1] = _mm512_dpbusd_epi32(hi[r][1], h1, ah);
+      }
+    }
+    const __m512 d0 = LoadHalf16(pb + 4 * kGroupBytes);
+    const __m512 d1 = LoadHalf16(pb + 4 * kGroupBytes + 32);
+    for (int r = 0; r < R; ++r) {
+      const __m512 ad = _mm512_set1_ps(LoadF32(ab[r]));
+      const __m512i p0 = _mm512_add_epi32(lo[r][0], hi[r][0]), p1 = _mm512_add_epi32(lo[r][1], hi[r][1]);
+      acc[r][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p0), _mm512_mul_ps(d0, ad), acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p1), _mm512_mul_ps(d1, ad), acc[r][1]);
     }
   }
   StorePanel<R>(acc, bias, y, y_stride, cols, accumulate);
@@ -202,8 +254,9 @@ FATHOM_AVX512 void PanelQ6_K(const uint8_t* packed, const uint8_t* a, int64_t a_
 
 const QuantPanelSet& Avx512QuantPanels() {
   static constexpr QuantPanelSet kSet = {
-      .q8_0 = {kQ8PackedBytes, PackPanelQ8_0, {PanelQ8<1, 128>, PanelQ8<2, 128>, PanelQ8<3, 128>, PanelQ8<4, 128>}},
-      .q4_0 = {kQ8PackedBytes, PackPanelQ4_0, {PanelQ8<1, 8>, PanelQ8<2, 8>, PanelQ8<3, 8>, PanelQ8<4, 8>}},
+      .q8_0 = {kQ8HalfPackedBytes, PackPanelQ8_0Half, {PanelQ8<1>, PanelQ8<2>, PanelQ8<3>, PanelQ8<4>}},
+      .q4_0 = {kQ4NibblePackedBytes, PackPanelQ4_0Nibbles,
+               {PanelQ4_0Nibbles<1>, PanelQ4_0Nibbles<2>, PanelQ4_0Nibbles<3>, PanelQ4_0Nibbles<4>}},
       .q4_k = {kQ4KPackedBytes, PackPanelQ4_K, {PanelQ4_K<1>, PanelQ4_K<2>, PanelQ4_K<3>, PanelQ4_K<4>}},
       .q6_k = {kQ6KPackedBytes, PackPanelQ6_K, {PanelQ6_K<1>, PanelQ6_K<2>, PanelQ6_K<3>, PanelQ6_K<4>}}};
   return kSet;
