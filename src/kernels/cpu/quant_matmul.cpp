@@ -18,12 +18,7 @@ constexpr int64_t kPanelBytes = 256 << 10;
 constexpr int64_t kPanelsPerThread = 4;
 // Activation rows per quantization task when quantizing in parallel.
 constexpr int64_t kQuantizeGrain = 8;
-// From this many activation rows on, packing each weight panel (where the ISA
-// has packed kernels) costs less than it saves. Packing reads and writes every
-// weight once per call (about three decode steps' worth on the 1.5B shape), so
-// batched decodes of up to ~16 streams are faster on the tile path: measured
-// crossover between 16 and 24 rows with bench/serve_bench.py's model.
-constexpr int64_t kPackMinRows = 20;
+
 // Packed bytes of one k-chunk of a panel: small enough to stay in L1 while every
 // activation row streams past it.
 constexpr int64_t kPackedChunkBytes = 32 << 10;
@@ -193,10 +188,10 @@ void QuantMatMul(ThreadPool& pool, const float* x, int64_t m, int64_t k, const T
   const Isa isa = ActiveIsa();
   const QuantTileKernels& kernels = TileKernelsFor(KernelsFor(isa), w.dtype());
   const QuantPanelKernels* panels = QuantPanelKernelsFor(isa, w.dtype());
-  const bool use_prepacked = packed != nullptr && packed->isa() == isa && (m >= kPackMinRows || packed->is_compact());
+  const bool use_prepacked = packed != nullptr && packed->isa() == isa && (m >= kQuantPackMinRows || packed->is_compact());
   if (use_prepacked) FATHOM_CHECK(packed->dtype() == w.dtype() && packed->n() == n && packed->k() == k);
   Problem p = {.kernels = &kernels,
-               .panels = use_prepacked || m >= kPackMinRows ? panels : nullptr,
+               .panels = use_prepacked || m >= kQuantPackMinRows ? panels : nullptr,
                .prepacked = use_prepacked ? packed : nullptr,
                .w = static_cast<const uint8_t*>(w.data()),
                .w_row_bytes = num_blocks * info.block_bytes,

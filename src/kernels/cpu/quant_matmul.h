@@ -5,7 +5,7 @@
 // Non-obvious rule: two paths, chosen by m alone (so results never depend on the
 // thread count). Small m (decode): threads claim contiguous ranges of weight
 // rows and tile kernels read every weight byte exactly once, computing all m
-// rows from it. m >= 20 (prefill, large batches): each 32-row weight panel is packed
+// rows from it. m >= kQuantPackMinRows (prefill, large batches): each 32-row weight panel is packed
 // per call into an interleaved layout (quant_panel_pack.h) and run, in L1-sized
 // chunks of k, against every activation row; the scalar ISA has only the first.
 // A PackedWeight (packed_weight.h) packed for the active ISA replaces the
@@ -21,6 +21,14 @@
 #include "kernels/cpu/isa.h"
 
 namespace fathom::cpu {
+
+// From this many activation rows on, packing each weight panel per call (where
+// the ISA has packed kernels and the weight was not prepacked) costs less than
+// it saves. Packing reads and writes every weight once per call, about three
+// decode steps' worth on the 1.5B shape, so batched decodes of up to ~16
+// streams stay on the tile path: the crossover measured on that shape lies
+// between 16 and 24 rows.
+inline constexpr int64_t kQuantPackMinRows = 20;
 
 class PackedWeight;
 struct QuantPanelKernels;

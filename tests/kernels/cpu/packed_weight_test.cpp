@@ -118,7 +118,7 @@ TEST(PackedWeightTest, MatchesQuantMatMulOnEveryShapeAndThreadCount) {
           const std::optional<PackedWeight> pw = PackedWeight::Pack(pool3, w.tensor);
           ASSERT_TRUE(pw.has_value());
           const std::vector<float> bias = testing_util::RandomFloats(n, -1.0f, 1.0f, rng);
-          for (int64_t m : {1, 2, 3, 5, 9, 17}) {
+          for (int64_t m : {int64_t{1}, int64_t{2}, int64_t{3}, int64_t{5}, int64_t{9}, int64_t{17}, kQuantPackMinRows + 1}) {
             const std::string where = std::string(DTypeName(dtype)) + " isa=" + std::string(IsaName(isa)) +
                                       " m=" + std::to_string(m) + " k=" + std::to_string(k) +
                                       " n=" + std::to_string(n);
@@ -135,8 +135,8 @@ TEST(PackedWeightTest, MatchesQuantMatMulOnEveryShapeAndThreadCount) {
                       << where << " at " << i << "," << j;
                 }
               }
-              // From m = 8 on, the unpacked path packs the same panels in the same chunks.
-              if (m >= 8) EXPECT_EQ(got, want) << where;
+              // From kQuantPackMinRows on, the unpacked path packs the same panels in the same chunks.
+              if (m >= kQuantPackMinRows) EXPECT_EQ(got, want) << where;
               EXPECT_EQ(RunMatMul(pool3, x, m, k, w.tensor, &*pw, b), got) << where;
             }
           }
