@@ -15,6 +15,7 @@ Usage: python bench/serve_bench.py --model M.gguf [--peer-bin DIR] [--streams 1,
 import argparse
 import json
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -48,9 +49,11 @@ def wait_ready(base, path, proc, timeout=600):
 
 
 def prompt_text(n_words, seed):
-    # Plain words: about one token each in the Qwen/DeepSeek vocabularies.
+    # Plain words, about one token each in the Qwen/DeepSeek vocabularies, drawn
+    # per request so that prompts share no prefix: the prefix cache does not help.
     words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"]
-    return " ".join(words[(seed * 7 + i * 3) % len(words)] for i in range(n_words))
+    rng = random.Random(seed)
+    return " ".join(rng.choice(words) for _ in range(n_words))
 
 
 def one_request(base, model, prompt, gen, out):
@@ -83,7 +86,7 @@ def run_level(base, model, streams, requests_per_stream, prompt_words, gen):
     def client(idx):
         local = []
         for k in range(requests_per_stream):
-            one_request(base, model, prompt_text(prompt_words, idx * 31 + k), gen, local)
+            one_request(base, model, prompt_text(prompt_words, streams * 1000 + idx * 31 + k), gen, local)
         with lock:
             results.extend(local)
 
