@@ -146,6 +146,8 @@ def main():
     ap.add_argument("--gen", type=int, default=64)
     ap.add_argument("--requests", type=int, default=2, help="requests per stream per level")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--skip-peer", action="store_true")
+    ap.add_argument("--fathom-args", default="", help="extra `fathom serve` flags, e.g. '--max-batched-tokens 128'")
     ap.add_argument("--json", default="")
     ap.add_argument("--log-dir", default="/tmp")
     args = ap.parse_args()
@@ -161,10 +163,10 @@ def main():
     report["servers"]["fathom"] = bench_server(
         "fathom", [args.fathom, "serve", "--model", args.model, "--port", str(port), "--threads", str(args.threads),
                    "--served-model-name", "bench", "--max-model-len", str(ctx), "--max-num-seqs", str(max_streams),
-                   "--kv-cache-mem", str((max_streams + 2) * ctx * 60 * 1024)],
+                   "--kv-cache-mem", str((max_streams + 2) * ctx * 60 * 1024), *args.fathom_args.split()],
         base, "/ready", "bench", args, levels)
     peer = os.path.join(args.peer_bin, "llama-server") if args.peer_bin else ""
-    if peer and os.access(peer, os.X_OK):
+    if peer and os.access(peer, os.X_OK) and not args.skip_peer:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         report["servers"]["llama.cpp"] = bench_server(
