@@ -132,6 +132,10 @@ Result<std::shared_ptr<RequestHandle>> Engine::Submit(GenerationRequest params) 
   }
   for (const std::string& s : params.stop) {
     if (s.empty()) return InvalidArgument("a stop string is empty");
+    if (s.size() > kMaxStopStringBytes) {
+      return InvalidArgument("a stop string is " + std::to_string(s.size()) + " bytes; at most " +
+                             std::to_string(kMaxStopStringBytes) + " are allowed");
+    }
   }
   for (int32_t id : params.stop_token_ids) {
     if (id < 0 || id >= vocab) return InvalidArgument("stop token id " + std::to_string(id) + " is outside the vocabulary");

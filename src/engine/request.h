@@ -23,7 +23,7 @@ struct GenerationRequest {
   SamplingParams sampling;                     // choice i > 0 with a seed draws from seed + i
   int64_t max_tokens = 16;                     // new tokens per choice, >= 1; clamped to the context left
   int32_t n = 1;                               // choices, in [1, kMaxChoices]; they share the prompt's blocks
-  std::vector<std::string> stop;               // stop strings; the text ends before the first one found
+  std::vector<std::string> stop;               // stop strings (1..kMaxStopStringBytes bytes); the text ends before the first found
   std::vector<int32_t> stop_token_ids;         // besides the model's EOS ids
   bool ignore_eos = false;                     // true: the EOS ids do not stop (stop_token_ids still do)
   std::optional<int32_t> logprobs;             // set: each token's logprob and this many top alternatives
@@ -34,6 +34,9 @@ struct GenerationRequest {
 
 inline constexpr int32_t kMaxChoices = 16;
 inline constexpr int32_t kMaxTopLogprobs = 20;
+// Stop strings are searched in the new text of every step, so their length bounds
+// the work one request can put on the engine thread.
+inline constexpr size_t kMaxStopStringBytes = 1024;
 
 enum class FinishReason {
   kStop,    // an EOS or stop token, or a stop string

@@ -67,6 +67,7 @@ SchedulerOutput Scheduler::Schedule() {
          static_cast<int64_t>(running_.size()) < options_.max_num_seqs) {
     Sequence& seq = *waiting_.front();
     TakeCachedPrefix(seq);
+    const int64_t num_hit = seq.num_computed_tokens();
     const int64_t num_new = std::min(seq.num_tokens() - seq.num_computed_tokens(), budget);
     if (!AllocateBlocksFor(seq, seq.num_computed_tokens() + num_new)) {
       FreeBlocks(seq);
@@ -75,6 +76,11 @@ SchedulerOutput Scheduler::Schedule() {
     waiting_.pop_front();
     running_.push_back(&seq);
     seq.request().is_admitted = true;
+    if (options_.enable_prefix_caching) {
+      // Counted on admission only: a lookup undone for want of blocks is retried later.
+      num_prefix_queries_ += seq.num_tokens();
+      num_prefix_hits_ += num_hit;
+    }
     add(seq, num_new);
   }
   return out;
@@ -256,8 +262,8 @@ void Scheduler::FillStats(EngineStats* stats) const {
   stats->num_kv_blocks_total = block_pool_.num_blocks();
   stats->num_kv_blocks_used = block_pool_.num_used();
   stats->num_kv_blocks_cached = block_pool_.num_cached_free();
-  stats->prefix_cache_queries_total = block_pool_.num_queries();
-  stats->prefix_cache_hits_total = block_pool_.num_hits();
+  stats->prefix_cache_queries_total = num_prefix_queries_;
+  stats->prefix_cache_hits_total = num_prefix_hits_;
   stats->num_preemptions_total = num_preemptions_;
   stats->prompt_tokens_total = num_prompt_tokens_computed_;
   stats->generation_tokens_total = num_generation_tokens_;

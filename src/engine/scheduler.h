@@ -84,6 +84,8 @@ class Scheduler {
   std::deque<Sequence*> waiting_;                         // admission order; preempted ones at the front
   std::vector<Sequence*> running_;                        // admission order: the back is the youngest
   int64_t num_preemptions_ = 0;
+  int64_t num_prefix_queries_ = 0;  // tokens of admitted sequences looked up in the prefix cache
+  int64_t num_prefix_hits_ = 0;     // of those, found cached
   int64_t num_prompt_tokens_computed_ = 0;
   int64_t num_generation_tokens_ = 0;
 };

@@ -84,10 +84,12 @@ void Sequence::Finish(FinishReason reason) {
 
 size_t Sequence::StableTextLength() const {
   if (is_finished()) return text_.size();
+  // Only the text not yet emitted can hold a partial stop string: the previous
+  // call held back every such suffix, so the search stays O(new bytes * stop length).
   size_t hold = 0;
-  const std::string_view text(text_);
+  const std::string_view unemitted = std::string_view(text_).substr(num_text_emitted_);
   for (const std::string& s : request_->params.stop) {
-    if (!s.empty()) hold = std::max(hold, PartialMarkerSuffixLength(text, s));
+    if (!s.empty()) hold = std::max(hold, PartialMarkerSuffixLength(unemitted, s));
   }
   return text_.size() - hold;
 }

@@ -39,6 +39,7 @@ class Sequence {
   int64_t num_output_tokens() const { return num_tokens() - num_prompt_tokens_; }
   bool is_finished() const { return finish_reason_.has_value(); }
   KvCache& cache() { return cache_; }
+  const KvCache& cache() const { return cache_; }
   Sampler& sampler() { return sampler_; }
   // Blocks of the table already published to the prefix cache.
   int64_t num_published_blocks() const { return num_published_blocks_; }

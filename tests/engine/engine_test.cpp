@@ -187,6 +187,32 @@ TEST_F(EngineTest, NChoicesShareThePromptAndEachReplaysItsSeed) {
   EXPECT_EQ(Idle(*engine).num_kv_blocks_used, 0);
 }
 
+TEST_F(EngineTest, ForksOfAWholeBlockPromptAndForksWithoutAFreeBlockReplayTheirSeeds) {
+  // 8 tokens fill two blocks exactly (nothing to copy); with 10 tokens and a pool
+  // that the first choice fills, the others recompute their partial block.
+  for (const auto& [prompt_len, num_blocks] : {std::pair<int64_t, int64_t>{8, 256}, {10, 32}}) {
+    EngineOptions options = Options();
+    options.num_kv_blocks = num_blocks;
+    options.enable_prefix_caching = false;
+    std::unique_ptr<Engine> engine = Start(options);
+    GenerationRequest r;
+    r.prompt_tokens = RandomTokens(prompt_len, vocab(), 11);
+    r.sampling.temperature = 1.0f;
+    r.sampling.seed = 7;
+    r.n = 4;
+    r.max_tokens = 12;
+    Collected together = Drain(**engine->Submit(r), 4);
+    for (int32_t c = 0; c < 4; ++c) {
+      GenerationRequest solo = r;
+      solo.n = 1;
+      solo.sampling.seed = 7 + c;
+      EXPECT_EQ(together.tokens[c], Drain(**engine->Submit(std::move(solo)), 1).tokens[0])
+          << "prompt " << prompt_len << " choice " << c;
+    }
+    EXPECT_EQ(Idle(*engine).num_kv_blocks_used, 0);
+  }
+}
+
 TEST_F(EngineTest, PreemptionUnderAShortPoolLosesNothing) {
   EngineOptions options = Options();
   options.max_model_len = 40;
@@ -239,9 +265,13 @@ TEST_F(EngineTest, StopTokensEndTheChoiceAndAreNotInTheText) {
 TEST_F(EngineTest, CancelAndDeadlineAbortAndFreeTheBlocks) {
   std::unique_ptr<Engine> engine = Start(Options());
   std::shared_ptr<RequestHandle> h = *engine->Submit(Greedy(RandomTokens(20, vocab(), 6), 100));
+  // Cancel once it is running and holds blocks.
+  std::optional<RequestOutput> first;
+  while (!first) first = h->Next(100ms);
   h->Cancel();
   Collected c = Drain(*h, 1);
   EXPECT_EQ(c.finish[0], FinishReason::kAbort);
+  EXPECT_LT(c.last.num_generated_tokens, 100);
   GenerationRequest late = Greedy(RandomTokens(20, vocab(), 7), 100);
   late.deadline = EngineClock::now();
   EXPECT_EQ(Drain(**engine->Submit(std::move(late)), 1).finish[0], FinishReason::kAbort);
@@ -279,6 +309,14 @@ TEST_F(EngineTest, ShutdownAbortsWhatIsLeftAfterTheGrace) {
     EXPECT_TRUE(c.finish[0] == FinishReason::kAbort || c.finish[0] == FinishReason::kLength);
   }
   EXPECT_FALSE(engine->Stats().is_accepting);
+}
+
+TEST_F(EngineTest, ShutdownWithGraceLetsRequestsFinish) {
+  std::unique_ptr<Engine> engine = Start(Options());
+  std::vector<std::shared_ptr<RequestHandle>> handles;
+  for (int i = 0; i < 3; ++i) handles.push_back(*engine->Submit(Greedy(RandomTokens(8, vocab(), 400 + i), 10)));
+  engine->Shutdown(60s);
+  for (auto& h : handles) EXPECT_EQ(Drain(*h, 1).finish[0], FinishReason::kLength);
 }
 
 TEST(PlanKvBlocksTest, FitsTheBudgetAndRefusesLessThanOneSequence) {

@@ -50,6 +50,7 @@ class SchedulerTest : public ::testing::Test {
 };
 
 TEST_F(SchedulerTest, RandomTrafficKeepsEveryInvariantAndFinishes) {
+  int64_t num_preemptions = 0, num_hits = 0;
   for (uint32_t seed = 0; seed < 12; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     std::mt19937 rng(seed);
@@ -93,6 +94,20 @@ TEST_F(SchedulerTest, RandomTrafficKeepsEveryInvariantAndFinishes) {
 
       const SchedulerOutput out = scheduler.Schedule();
       EXPECT_LE(out.num_batched_tokens, options.max_num_batched_tokens);
+      // A step writes only into blocks its sequence holds alone: never into a
+      // prefix-cached or forked block another sequence reads.
+      std::map<int32_t, int> holders;
+      for (const auto& [id, r] : live) {
+        for (const auto& seq : r->sequences) {
+          for (int32_t b : seq->cache().block_table()) ++holders[b];
+        }
+      }
+      for (const ScheduledSequence& s : out.scheduled) {
+        const Sequence& seq = *s.sequence;
+        for (int64_t p = seq.num_computed_tokens(); p < seq.num_computed_tokens() + s.num_new_tokens; ++p) {
+          EXPECT_EQ(holders[seq.cache().block_table()[p / block_size]], 1) << "position " << p << " is in a shared block";
+        }
+      }
       std::set<const Sequence*> seen;
       for (const ScheduledSequence& s : out.scheduled) {
         EXPECT_TRUE(seen.insert(s.sequence).second) << "a sequence scheduled twice";
@@ -146,9 +161,14 @@ TEST_F(SchedulerTest, RandomTrafficKeepsEveryInvariantAndFinishes) {
     EXPECT_TRUE(live.empty()) << live.size() << " requests never finished";
     EngineStats stats;
     scheduler.FillStats(&stats);
+    num_preemptions += stats.num_preemptions_total;
+    num_hits += stats.prefix_cache_hits_total;
     EXPECT_EQ(stats.num_kv_blocks_used, 0);
     EXPECT_FALSE(scheduler.has_unfinished_requests());
   }
+  // The traffic is short of blocks and repeats prefixes often enough to take both paths.
+  EXPECT_GT(num_preemptions, 0);
+  EXPECT_GT(num_hits, 0);
 }
 
 }  // namespace
