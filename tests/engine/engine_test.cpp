@@ -104,6 +104,17 @@ class EngineTest : public ::testing::Test {
 
   int64_t vocab() const { return model_.lm->config().vocab_size; }
 
+  // Each choice of `together` (from `r`, seeded) equals a request of one choice
+  // seeded with seed + its index.
+  static void ExpectChoicesReplayTheirSeeds(Engine& engine, const GenerationRequest& r, const Collected& together) {
+    for (int32_t c = 0; c < r.n; ++c) {
+      GenerationRequest solo = r;
+      solo.n = 1;
+      solo.sampling.seed = *r.sampling.seed + c;
+      EXPECT_EQ(together.tokens[c], Drain(**engine.Submit(std::move(solo)), 1).tokens[0]) << "choice " << c;
+    }
+  }
+
   TinyModel model_{{Architecture::kQwen2, "tiny"}};
   std::unique_ptr<Tokenizer> tokenizer_;
 };
@@ -174,12 +185,8 @@ TEST_F(EngineTest, NChoicesShareThePromptAndEachReplaysItsSeed) {
   r.max_tokens = 8;
   r.logprobs = 2;
   Collected together = Drain(**engine->Submit(r), 3);
+  ExpectChoicesReplayTheirSeeds(*engine, r, together);
   for (int32_t c = 0; c < 3; ++c) {
-    GenerationRequest solo = r;
-    solo.n = 1;
-    solo.sampling.seed = 42 + c;
-    Collected alone = Drain(**engine->Submit(std::move(solo)), 1);
-    EXPECT_EQ(together.tokens[c], alone.tokens[0]) << "choice " << c;
     ASSERT_EQ(together.logprobs[c].size(), together.tokens[c].size());
     for (const PositionLogprobs& lp : together.logprobs[c]) EXPECT_EQ(lp.top.size(), 2u);
   }
@@ -188,27 +195,26 @@ TEST_F(EngineTest, NChoicesShareThePromptAndEachReplaysItsSeed) {
 }
 
 TEST_F(EngineTest, ForksOfAWholeBlockPromptAndForksWithoutAFreeBlockReplayTheirSeeds) {
-  // 8 tokens fill two blocks exactly (nothing to copy); with 10 tokens and a pool
-  // that the first choice fills, the others recompute their partial block.
-  for (const auto& [prompt_len, num_blocks] : {std::pair<int64_t, int64_t>{8, 256}, {10, 32}}) {
+  struct Case {
+    int64_t prompt_len, num_kv_blocks, max_model_len, max_tokens;
+  };
+  // 8 tokens fill two blocks exactly, so nothing is copied. 10 tokens in a pool
+  // of three blocks that the first choice holds: the other choices find no block
+  // to copy into, recompute their partial block, and take turns by preemption.
+  for (const Case& k : {Case{8, 256, 128, 12}, Case{10, 3, 12, 2}}) {
     EngineOptions options = Options();
-    options.num_kv_blocks = num_blocks;
+    options.num_kv_blocks = k.num_kv_blocks;
+    options.max_model_len = k.max_model_len;
     options.enable_prefix_caching = false;
     std::unique_ptr<Engine> engine = Start(options);
     GenerationRequest r;
-    r.prompt_tokens = RandomTokens(prompt_len, vocab(), 11);
+    r.prompt_tokens = RandomTokens(k.prompt_len, vocab(), 11);
     r.sampling.temperature = 1.0f;
     r.sampling.seed = 7;
     r.n = 4;
-    r.max_tokens = 12;
-    Collected together = Drain(**engine->Submit(r), 4);
-    for (int32_t c = 0; c < 4; ++c) {
-      GenerationRequest solo = r;
-      solo.n = 1;
-      solo.sampling.seed = 7 + c;
-      EXPECT_EQ(together.tokens[c], Drain(**engine->Submit(std::move(solo)), 1).tokens[0])
-          << "prompt " << prompt_len << " choice " << c;
-    }
+    r.max_tokens = k.max_tokens;
+    SCOPED_TRACE("prompt of " + std::to_string(k.prompt_len));
+    ExpectChoicesReplayTheirSeeds(*engine, r, Drain(**engine->Submit(r), 4));
     EXPECT_EQ(Idle(*engine).num_kv_blocks_used, 0);
   }
 }
@@ -263,15 +269,19 @@ TEST_F(EngineTest, StopTokensEndTheChoiceAndAreNotInTheText) {
 }
 
 TEST_F(EngineTest, CancelAndDeadlineAbortAndFreeTheBlocks) {
-  std::unique_ptr<Engine> engine = Start(Options());
-  std::shared_ptr<RequestHandle> h = *engine->Submit(Greedy(RandomTokens(20, vocab(), 6), 100));
+  EngineOptions options = Options();
+  options.max_model_len = 4096;
+  options.num_kv_blocks = 1024;
+  std::unique_ptr<Engine> engine = Start(options);
+  std::shared_ptr<RequestHandle> h = *engine->Submit(Greedy(RandomTokens(20, vocab(), 6), 4000));
   // Cancel once it is running and holds blocks.
   std::optional<RequestOutput> first;
   while (!first) first = h->Next(100ms);
+  ASSERT_FALSE(first->is_finished);
   h->Cancel();
   Collected c = Drain(*h, 1);
   EXPECT_EQ(c.finish[0], FinishReason::kAbort);
-  EXPECT_LT(c.last.num_generated_tokens, 100);
+  EXPECT_LT(c.last.num_generated_tokens, 4000);
   GenerationRequest late = Greedy(RandomTokens(20, vocab(), 7), 100);
   late.deadline = EngineClock::now();
   EXPECT_EQ(Drain(**engine->Submit(std::move(late)), 1).finish[0], FinishReason::kAbort);
