@@ -2,8 +2,10 @@
 // KV cache, starts the engine and serves the OpenAI-compatible API until SIGTERM
 // or SIGINT. The non-obvious rule: the signals are blocked in every thread from
 // the start and taken by one thread with sigtimedwait, so nothing runs in a signal
-// handler; that thread drains (/ready 503), lets the engine finish for
-// --shutdown-grace seconds, then stops the listener, and the process exits 0.
+// handler. A signal before serving begins (during the model's load) exits 130 at
+// once; while serving, that thread drains (/ready 503), lets the engine finish for
+// --shutdown-grace seconds (a second signal cuts that short), then stops the
+// listener, and the process exits 0.
 #include <signal.h>
 
 #include <algorithm>
@@ -12,8 +14,10 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -39,8 +43,16 @@ namespace {
 constexpr const char* kUsage =
     "usage: fathom serve --model M [--host 127.0.0.1] [--port 8000] [--served-model-name NAME] [--threads K] "
     "[--http-threads N] [--max-model-len L] [--kv-cache-mem BYTES] [--kv-cache-fraction F] [--block-size 16] "
-    "[--max-num-seqs 64] [--max-batched-tokens 512] [--max-waiting 256] [--no-prefix-caching] [--quant TYPE] "
-    "[--reasoning auto|on|off] [--request-timeout S] [--shutdown-grace S]";
+    "[--max-num-seqs 64] [--max-batched-tokens 128] [--max-waiting 256] [--no-prefix-caching] [--quant TYPE] "
+    "[--reasoning auto|on|off] [--request-timeout S] [--shutdown-grace S]\n"
+    "  --max-batched-tokens  prompt tokens per engine step (default 128, the best aggregate throughput and\n"
+    "                        inter-token p99 on 2 cores); machines with more cores may raise it\n"
+    "  --request-timeout     seconds from a request's arrival to its deadline (default 600), streamed or not;\n"
+    "                        a stream past it ends with finish_reason \"abort\"\n"
+    "  --http-threads        HTTP workers (default 2 * max-num-seqs, at least 64, at most 4096)";
+
+// --http-threads' cap, which its default (twice --max-num-seqs) also keeps.
+constexpr int64_t kMaxHttpThreads = 4096;
 
 enum class ReasoningMode { kAuto, kOn, kOff };
 
@@ -54,7 +66,7 @@ struct ServeOptions {
   double kv_cache_fraction = 0.5;
   int64_t block_size = 16;
   int64_t max_num_seqs = 64;
-  int64_t max_batched_tokens = 512;
+  int64_t max_batched_tokens = 128;
   int64_t max_waiting = 256;
   bool enable_prefix_caching = true;
   std::optional<DType> quant;
@@ -127,12 +139,14 @@ Result<ServeOptions> ParseServeOptions(const Args& args) {
   }
   FATHOM_ASSIGN_OR_RETURN(o.block_size, PositiveInt(p, "block-size", 16, 1024));
   FATHOM_ASSIGN_OR_RETURN(o.max_num_seqs, PositiveInt(p, "max-num-seqs", 64, 65536));
-  FATHOM_ASSIGN_OR_RETURN(o.max_batched_tokens, PositiveInt(p, "max-batched-tokens", 512, 1 << 24));
+  FATHOM_ASSIGN_OR_RETURN(o.max_batched_tokens, PositiveInt(p, "max-batched-tokens", 128, 1 << 24));
   FATHOM_ASSIGN_OR_RETURN(o.max_waiting, PositiveInt(p, "max-waiting", 256, 1 << 24));
   // Every keep-alive connection holds a worker, so by default there are enough
-  // for twice the running sequences (clients that wait in the queue included).
-  FATHOM_ASSIGN_OR_RETURN(int64_t http_threads,
-                          PositiveInt(p, "http-threads", std::max<int64_t>(64, 2 * o.max_num_seqs), 4096));
+  // for twice the running sequences (clients that wait in the queue included),
+  // within the same cap as the flag.
+  FATHOM_ASSIGN_OR_RETURN(
+      int64_t http_threads,
+      PositiveInt(p, "http-threads", std::clamp<int64_t>(2 * o.max_num_seqs, 64, kMaxHttpThreads), kMaxHttpThreads));
   o.http.num_http_threads = static_cast<int>(http_threads);
   o.enable_prefix_caching = !p.Has("no-prefix-caching");
   if (std::optional<std::string> quant = p.Get("quant")) {
@@ -183,43 +197,109 @@ int64_t KvBudgetBytes(const ServeOptions& o, const KvCacheShape& shape, int64_t 
   return static_cast<int64_t>(std::min(static_cast<double>(MemAvailableBytes()) * o.kv_cache_fraction, cap));
 }
 
-// Serves until SIGTERM or SIGINT (blocked in every thread, taken here with
-// sigtimedwait): then /ready turns 503, the engine gets `grace` to finish, and the
-// listener stops. Returns what Serve returned.
-Status ServeUntilSignal(HttpServer& server, Engine& engine, const sigset_t& signals, std::chrono::seconds grace) {
-  std::atomic<bool> is_served{false};  // Serve returned on its own: stop waiting for a signal
-  std::thread signal_thread([&] {
-    const timespec poll = {.tv_sec = 0, .tv_nsec = 100'000'000};
-    int sig = -1;
-    while (!is_served.load() && (sig = sigtimedwait(&signals, nullptr, &poll)) < 0) {
+// Takes SIGTERM and SIGINT (blocked in every thread) with sigtimedwait from the
+// moment they are blocked. Before Serve is handed a server, a signal ends the
+// process at once (model loading can take minutes). While serving, the first
+// signal drains: /ready turns 503, running requests get `grace` to finish, then
+// the engine aborts what is left and the listener stops; a second signal during
+// the grace period aborts at once. Thread-safe.
+class SignalWatcher {
+ public:
+  explicit SignalWatcher(const sigset_t& signals) : signals_(signals), thread_([this] { Run(); }) {}
+  ~SignalWatcher() {
+    is_done_.store(true);
+    if (thread_.joinable()) thread_.join();
+  }
+  SignalWatcher(const SignalWatcher&) = delete;
+  SignalWatcher& operator=(const SignalWatcher&) = delete;
+
+  // Serves until a signal as described above. Returns what Serve returned.
+  Status Serve(HttpServer& server, Engine& engine, std::chrono::seconds grace) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      server_ = &server;
+      engine_ = &engine;
+      grace_ = grace;
     }
+    const Status served = server.Serve();
+    is_served_.store(true);
+    thread_.join();  // before the caller destroys the server and the engine it may still touch
+    return served;
+  }
+
+ private:
+  // The next signal, or -1 once `until` passed or the watcher is done.
+  int WaitForSignal(std::optional<std::chrono::steady_clock::time_point> until = std::nullopt) {
+    const timespec poll = {.tv_sec = 0, .tv_nsec = 100'000'000};
+    while (!is_done_.load() && !is_served_.load() && (!until || std::chrono::steady_clock::now() < *until)) {
+      if (const int sig = sigtimedwait(&signals_, nullptr, &poll); sig > 0) return sig;
+    }
+    return -1;
+  }
+
+  void Run() {
+    const int sig = WaitForSignal();
     if (sig < 0) return;
-    std::fprintf(stderr, "fathom: signal %d: draining for up to %lld s\n", sig, static_cast<long long>(grace.count()));
-    server.BeginDraining();
-    engine.Shutdown(std::chrono::duration_cast<std::chrono::milliseconds>(grace));
+    HttpServer* server = nullptr;
+    Engine* engine = nullptr;
+    std::chrono::seconds grace{0};
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      server = server_;
+      engine = engine_;
+      grace = grace_;
+    }
+    if (server == nullptr) {
+      std::fprintf(stderr, "fathom: signal %d before serving: exiting\n", sig);
+      std::fflush(stderr);
+      std::_Exit(128 + SIGINT);
+    }
+    std::fprintf(stderr, "fathom: signal %d: draining for up to %lld s (again to abort now)\n", sig,
+                 static_cast<long long>(grace.count()));
+    server->BeginDraining();  // no new completions reach the engine from now on
+    const auto give_up = std::chrono::steady_clock::now() + grace;
+    for (;;) {
+      const EngineStats stats = engine->Stats();
+      if (stats.num_running == 0 && stats.num_waiting == 0) break;
+      if (const int again =
+              WaitForSignal(std::min(give_up, std::chrono::steady_clock::now() + std::chrono::milliseconds(100)));
+          again > 0) {
+        std::fprintf(stderr, "fathom: signal %d: aborting now\n", again);
+        break;
+      }
+      if (std::chrono::steady_clock::now() >= give_up || is_served_.load()) break;
+    }
+    engine->Shutdown(std::chrono::milliseconds(0));  // aborts what is left; each gets a final kAbort output
     // Let handlers write the final (aborted) outputs the shutdown produced.
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     // Repeated: a Stop that lands before the listener runs would be lost.
-    while (!is_served.load()) {
-      server.Stop();
+    while (!is_served_.load()) {
+      server->Stop();
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-  });
-  const Status served = server.Serve();
-  is_served.store(true);
-  signal_thread.join();
-  return served;
-}
+  }
+
+  const sigset_t signals_;
+  std::mutex mu_;
+  HttpServer* server_ = nullptr;        // guarded by mu_: set once serving begins
+  Engine* engine_ = nullptr;            // guarded by mu_
+  std::chrono::seconds grace_{0};       // guarded by mu_
+  std::atomic<bool> is_served_{false};  // Serve returned: stop waiting for a signal
+  std::atomic<bool> is_done_{false};    // the watcher is being destroyed
+  std::thread thread_;                  // last: starts after the members above exist
+};
 
 int Serve(const ServeOptions& o) {
   // Blocked before any thread starts, so every thread inherits the mask and only
-  // the signal thread below ever takes these signals.
+  // the watcher takes these signals; it starts at once, so that a signal during
+  // the model's load ends the process.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill the server
+  SignalWatcher watcher(signals);
 
   ThreadPool pool(o.num_threads);
   Result<std::unique_ptr<CausalLm>> lm = LoadCausalLm(o.model, pool, {.quant = o.quant});
@@ -286,7 +366,7 @@ int Serve(const ServeOptions& o) {
   std::fprintf(stderr, "fathom: ready\n");
   std::fflush(stderr);
 
-  const Status served = ServeUntilSignal(server, **engine, signals, o.shutdown_grace);
+  const Status served = watcher.Serve(server, **engine, o.shutdown_grace);
   if (!served.ok()) return Fail(served.message());
   std::fprintf(stderr, "fathom: stopped\n");
   return 0;

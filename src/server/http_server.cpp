@@ -18,8 +18,18 @@ constexpr std::chrono::seconds kDeadlineSlack{30};
 // A stream with nothing to say for this long writes an SSE comment, which clients
 // ignore; a write is the only way to learn that a client left while its request
 // waits in the queue or prefills, so that it is cancelled then and not at its end.
-constexpr std::chrono::seconds kStreamHeartbeat{1};
+// The same holds for a non-streaming answer, whose heartbeat is one space before
+// the JSON body.
+constexpr std::chrono::seconds kHeartbeat{1};
 constexpr std::string_view kSseHeartbeat = ": keep-alive\n\n";
+constexpr std::string_view kJsonHeartbeat = " ";
+// A request abandoned by its client waits this long for the engine's final
+// (kAbort) output, so that the metrics count how it ended.
+constexpr std::chrono::seconds kAbandonWait{5};
+// cpp-httplib 0.11 gzips a provider's body when the content type is exactly
+// "application/json", which would hold heartbeats back in the compressor; with
+// the charset parameter it sends every write as it comes.
+constexpr const char* kJsonNoCompress = "application/json; charset=utf-8";
 
 const char* const kRoutes[][2] = {
     {"POST", "/v1/chat/completions"}, {"POST", "/v1/completions"}, {"GET", "/v1/models"}, {"POST", "/tokenize"},
@@ -38,11 +48,18 @@ void SendJson(httplib::Response& res, int status, const Json& body) {
   res.set_content(DumpJson(body), kJson);
 }
 
+std::string DumpErrorBody(const HttpError& e) {
+  return e.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 void SendHttpError(httplib::Response& res, const HttpError& e) {
   if (e.retry_after_seconds) res.set_header("Retry-After", std::to_string(*e.retry_after_seconds));
   res.status = e.http_status;
-  res.set_content(e.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), kJson);
+  res.set_content(DumpErrorBody(e), kJson);
 }
+
+// The body alone, for an error found after the status line went out.
+std::string ErrorBodyText(const ApiError& e) { return DumpErrorBody(ToHttpError(e)); }
 
 void SendError(httplib::Response& res, const ApiError& e) { SendHttpError(res, ToHttpError(e)); }
 
@@ -68,6 +85,30 @@ class BackloggedServer : public httplib::Server {
 };
 
 }  // namespace
+
+SubmittedRequest::~SubmittedRequest() {
+  try {
+    if (!is_finished_) Abandon();
+  } catch (...) {  // a destructor must not throw; the handle is cancelled before anything can
+  }
+}
+
+std::optional<RequestOutput> SubmittedRequest::Next(std::chrono::milliseconds timeout) {
+  std::optional<RequestOutput> out = handle_->Next(timeout);
+  if (out) {
+    timer_.Observe(*out);
+    if (out->is_finished) is_finished_ = true;
+  }
+  return out;
+}
+
+void SubmittedRequest::Abandon() {
+  if (is_finished_) return;
+  handle_->Cancel();
+  const EngineClock::time_point give_up = EngineClock::now() + kAbandonWait;
+  while (!is_finished_ && EngineClock::now() < give_up) Next(kPollInterval);
+  is_finished_ = true;
+}
 
 HttpServer::HttpServer(Engine* engine, const PromptBuilder* prompts, ServerMetrics* metrics, HttpServerOptions options)
     : engine_(engine),
@@ -212,39 +253,83 @@ void HttpServer::HandleCompletion(ApiRoute route, const httplib::Request& req, h
   const std::optional<EngineClock::time_point> deadline = request.generation.deadline;
   Result<std::shared_ptr<RequestHandle>> submitted = engine_->Submit(std::move(request.generation));
   if (!submitted.ok()) return SendError(res, SubmitError(submitted.status()));
-  std::shared_ptr<RequestHandle> handle = *submitted;
+  // From here on the request runs in the engine: the guard cancels it if
+  // anything below throws or the client leaves before its end.
+  auto guarded = std::make_unique<SubmittedRequest>(*submitted, metrics_, arrival);
 
-  if (request.stream) return Stream(std::move(handle), std::move(builder), arrival, res);
-
-  ServerMetrics::RequestTimer timer(metrics_, arrival);
-  for (;;) {
-    std::optional<RequestOutput> out = handle->Next(kPollInterval);
-    if (!out) {
-      if (deadline && EngineClock::now() > *deadline + kDeadlineSlack) {
-        handle->Cancel();
-        return SendError(res, ApiErrorOf(Internal("the engine did not finish the request after its deadline")));
-      }
-      continue;
-    }
-    timer.Observe(*out);
-    builder->Add(*out);
-    if (out->is_finished) break;
-  }
-  if (!builder->error().ok()) return SendError(res, ApiErrorOf(Internal(builder->error().message())));
-  SendJson(res, 200, builder->FinalResponse());
+  if (request.stream) return Stream(std::move(guarded), std::move(builder), res);
+  Respond(std::move(guarded), std::move(builder), deadline, res);
 }
 
-void HttpServer::Stream(std::shared_ptr<RequestHandle> handle, std::unique_ptr<ResponseBuilder> builder,
-                        EngineClock::time_point arrival, httplib::Response& res) {
-  struct StreamState {
-    std::shared_ptr<RequestHandle> handle;
+void HttpServer::Respond(std::unique_ptr<SubmittedRequest> request, std::unique_ptr<ResponseBuilder> builder,
+                         std::optional<EngineClock::time_point> deadline, httplib::Response& res) {
+  // cpp-httplib 0.11 tells a handler nothing about its connection, so the answer is
+  // a chunked body whose provider waits on the engine: a silent second writes one
+  // space (JSON allows leading whitespace), and a failed write or a closed socket
+  // cancels the request. The trade-off: the status line goes out before the
+  // provider runs, so once Submit succeeded the status is 200 and an engine
+  // failure (or a stuck engine past its deadline) is an OpenAI error object in the
+  // body; everything decided before Submit keeps its own status.
+  struct State {
+    std::unique_ptr<SubmittedRequest> request;
     std::unique_ptr<ResponseBuilder> builder;
-    ServerMetrics::RequestTimer timer;
-    bool is_done = false;
+    std::optional<EngineClock::time_point> deadline;
     EngineClock::time_point last_write = EngineClock::now();
   };
-  auto state = std::make_shared<StreamState>(
-      StreamState{std::move(handle), std::move(builder), ServerMetrics::RequestTimer(metrics_, arrival)});
+  auto state = std::make_shared<State>(State{std::move(request), std::move(builder), deadline});
+  res.status = 200;
+  res.set_chunked_content_provider(
+      kJsonNoCompress,
+      [state](size_t /*offset*/, httplib::DataSink& sink) {
+        auto abandon = [&] {
+          state->request->Abandon();
+          return false;
+        };
+        auto finish = [&](const std::string& body) {
+          if (!sink.write(body.data(), body.size())) return false;
+          sink.done();
+          return true;
+        };
+        try {
+          std::optional<RequestOutput> out = state->request->Next(kPollInterval);
+          if (out) {
+            state->builder->Add(*out);
+            if (out->is_finished) {
+              if (!state->builder->error().ok()) {
+                return finish(ErrorBodyText(ApiErrorOf(Internal(state->builder->error().message()))));
+              }
+              return finish(DumpJson(state->builder->FinalResponse()));
+            }
+          }
+          // Unfinished: the heartbeat is due every kHeartbeat whether or not tokens
+          // came, since none of them is written before the end.
+          const EngineClock::time_point now = EngineClock::now();
+          if (!out && state->deadline && now > *state->deadline + kDeadlineSlack) {
+            state->request->Abandon();
+            return finish(
+                ErrorBodyText(ApiErrorOf(Internal("the engine did not finish the request after its deadline"))));
+          }
+          if (now - state->last_write < kHeartbeat) return true;
+          state->last_write = now;
+          if (!sink.is_writable()) return abandon();
+          return sink.write(kJsonHeartbeat.data(), kJsonHeartbeat.size()) ? true : abandon();
+        } catch (const std::exception&) {
+          return abandon();  // the exception must not leave the provider: httplib would not catch it
+        }
+      },
+      [state](bool success) {
+        if (!success) state->request->Abandon();
+      });
+}
+
+void HttpServer::Stream(std::unique_ptr<SubmittedRequest> request, std::unique_ptr<ResponseBuilder> builder,
+                        httplib::Response& res) {
+  struct StreamState {
+    std::unique_ptr<SubmittedRequest> request;
+    std::unique_ptr<ResponseBuilder> builder;
+    EngineClock::time_point last_write = EngineClock::now();
+  };
+  auto state = std::make_shared<StreamState>(StreamState{std::move(request), std::move(builder)});
   res.status = 200;
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");
@@ -252,37 +337,39 @@ void HttpServer::Stream(std::shared_ptr<RequestHandle> handle, std::unique_ptr<R
       "text/event-stream",
       [state](size_t /*offset*/, httplib::DataSink& sink) {
         auto cancel = [&] {
-          state->handle->Cancel();
+          state->request->Abandon();
           return false;
         };
         auto write = [&](std::string_view event) { return sink.write(event.data(), event.size()); };
-        std::optional<RequestOutput> out = state->handle->Next(kPollInterval);
-        if (!out) {
-          if (!sink.is_writable()) return cancel();
-          if (EngineClock::now() - state->last_write < kStreamHeartbeat) return true;
+        try {
+          std::optional<RequestOutput> out = state->request->Next(kPollInterval);
+          if (!out) {
+            if (!sink.is_writable()) return cancel();
+            if (EngineClock::now() - state->last_write < kHeartbeat) return true;
+            state->last_write = EngineClock::now();
+            return write(kSseHeartbeat) ? true : cancel();
+          }
           state->last_write = EngineClock::now();
-          return write(kSseHeartbeat) ? true : cancel();
+          for (const Json& chunk : state->builder->StreamChunks(*out)) {
+            if (!write(SseEvent(chunk))) return cancel();
+          }
+          if (!out->is_finished) return true;
+          if (!state->builder->error().ok()) {
+            const HttpError e = ToHttpError(ApiErrorOf(Internal(state->builder->error().message())));
+            if (!write(SseEvent(Json(e.body)))) return false;
+          }
+          if (state->builder->include_usage()) {
+            if (!write(SseEvent(state->builder->UsageChunk()))) return false;
+          }
+          if (!write(kSseDone)) return false;
+          sink.done();
+          return true;
+        } catch (const std::exception&) {
+          return cancel();  // the exception must not leave the provider: httplib would not catch it
         }
-        state->last_write = EngineClock::now();
-        state->timer.Observe(*out);
-        for (const Json& chunk : state->builder->StreamChunks(*out)) {
-          if (!write(SseEvent(chunk))) return cancel();
-        }
-        if (!out->is_finished) return true;
-        state->is_done = true;
-        if (!state->builder->error().ok()) {
-          const HttpError e = ToHttpError(ApiErrorOf(Internal(state->builder->error().message())));
-          if (!write(SseEvent(Json(e.body)))) return cancel();
-        }
-        if (state->builder->include_usage()) {
-          if (!write(SseEvent(state->builder->UsageChunk()))) return cancel();
-        }
-        if (!write(kSseDone)) return cancel();
-        sink.done();
-        return true;
       },
       [state](bool success) {
-        if (!success || !state->is_done) state->handle->Cancel();
+        if (!success) state->request->Abandon();
       });
 }
 
@@ -321,9 +408,9 @@ void HttpServer::HandleTokenize(const httplib::Request& req, httplib::Response& 
     bool add_generation_prompt = true;
     if (ApiError e = get_bool("add_generation_prompt", true, &add_generation_prompt); !e.ok()) return SendError(res, e);
     if (ApiError e = get_bool("add_special_tokens", false, &add_special); !e.ok()) return SendError(res, e);
-    Json tools = nullptr;
-    if (auto t = body.find("tools"); t != body.end() && t->is_array() && !t->empty()) tools = *t;
-    if (ApiError e = prompts_->RenderChat(normalized, tools, add_generation_prompt, &text); !e.ok()) {
+    OpenAiRequest with_tools;  // only its tools: the chat route's validation
+    if (ApiError e = ParseTools(body, &with_tools); !e.ok()) return SendError(res, e);
+    if (ApiError e = prompts_->RenderChat(normalized, with_tools.tools, add_generation_prompt, &text); !e.ok()) {
       return SendError(res, e);
     }
   } else if (auto prompt = body.find("prompt"); prompt != body.end() && prompt->is_string()) {

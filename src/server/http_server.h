@@ -6,15 +6,22 @@
 // error, the router's own 404/405/413 included, has OpenAI's shape.
 //
 // The non-obvious rule: an HTTP worker never blocks the engine. It submits, then
-// polls its RequestHandle with a short timeout; when a streaming client goes away
-// (a write fails) it cancels the request, so the engine frees the sequence at its
-// next step. Non-streaming requests are bounded by their deadline.
+// polls its RequestHandle with a short timeout; when a client goes away (a write
+// fails or the socket closed) it cancels the request, so the engine frees the
+// sequence at its next step. Streamed or not, the answer to an accepted request
+// is written by a chunked content provider: a non-streaming answer writes a space
+// after each silent second (valid leading JSON whitespace) so that a client who
+// left is noticed. Hence once Submit succeeded the status is 200, and an engine
+// failure is an OpenAI error object in the body; validation errors, 429, 503 and
+// context_length_exceeded are decided before and keep their statuses. Every
+// request's deadline (--request-timeout) applies to streams as well.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "chat/tool_call_parser.h"
@@ -44,6 +51,31 @@ struct HttpServerOptions {
   std::string model_path;                  // shown as /v1/models "root"
   bool default_include_reasoning = false;  // --reasoning, resolved
   ToolCallFormat tool_format = ToolCallFormat::kV3;
+};
+
+// A request the engine accepted, as one HTTP handler sees it: its handle and its
+// metrics timer. It never outlives its handler unfinished: destroying it before
+// the finished output was seen (a throw, a client that left) cancels the request.
+// Not thread-safe; not copyable.
+class SubmittedRequest {
+ public:
+  SubmittedRequest(std::shared_ptr<RequestHandle> handle, ServerMetrics* metrics, EngineClock::time_point arrival)
+      : handle_(std::move(handle)), timer_(metrics, arrival) {}
+  ~SubmittedRequest();
+  SubmittedRequest(const SubmittedRequest&) = delete;
+  SubmittedRequest& operator=(const SubmittedRequest&) = delete;
+
+  // RequestHandle::Next, with every output observed by the metrics timer.
+  std::optional<RequestOutput> Next(std::chrono::milliseconds timeout);
+  // Cancels the request and waits a few seconds for its final (kAbort) output so
+  // that the metrics count it. Idempotent; does nothing once finished.
+  void Abandon();
+  bool is_finished() const { return is_finished_; }
+
+ private:
+  std::shared_ptr<RequestHandle> handle_;
+  ServerMetrics::RequestTimer timer_;
+  bool is_finished_ = false;  // the output with is_finished was seen (or Abandon gave up)
 };
 
 // Thread-safe: Serve runs on one thread; BeginDraining and Stop may be called
@@ -77,9 +109,12 @@ class HttpServer {
   void HandleMetrics(httplib::Response& res);
   void HandleRouterError(const httplib::Request& req, httplib::Response& res) const;
 
-  // Answers with the stream of `handle` as server-sent events.
-  void Stream(std::shared_ptr<RequestHandle> handle, std::unique_ptr<ResponseBuilder> builder,
-              EngineClock::time_point arrival, httplib::Response& res);
+  // Answers with the outputs of `request` as server-sent events.
+  void Stream(std::unique_ptr<SubmittedRequest> request, std::unique_ptr<ResponseBuilder> builder,
+              httplib::Response& res);
+  // Answers with one JSON body once `request` finished (see the file comment).
+  void Respond(std::unique_ptr<SubmittedRequest> request, std::unique_ptr<ResponseBuilder> builder,
+               std::optional<EngineClock::time_point> deadline, httplib::Response& res);
 
   Engine* engine_;
   const PromptBuilder* prompts_;

@@ -338,6 +338,8 @@ ApiError ParseToolCallsOfMessage(const Json& calls, const std::string& param, Js
   return {};
 }
 
+}  // namespace
+
 ApiError ParseTools(const Json& body, OpenAiRequest* out) {
   auto it = body.find("tools");
   if (it != body.end() && !it->is_null()) {
@@ -389,8 +391,6 @@ ApiError ParseTools(const Json& body, OpenAiRequest* out) {
   out->parse_tool_calls = !out->tools.is_null() && !tool_choice_none;
   return {};
 }
-
-}  // namespace
 
 ApiError ParseJsonBody(std::string_view body, Json* out) {
   if (NestsDeeperThan(body, kMaxJsonDepth)) {

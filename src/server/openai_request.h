@@ -69,6 +69,11 @@ ApiError ParseJsonBody(std::string_view body, Json* out);
 // Validates and normalises a chat `messages` array into *out (see OpenAiRequest::messages).
 ApiError ParseMessages(const Json& messages, Json* out);
 
+// Validates `tools` and `tool_choice` of a parsed body object into out->tools and
+// out->parse_tool_calls. /tokenize uses it too, so that no unchecked tool reaches
+// the template.
+ApiError ParseTools(const Json& body, OpenAiRequest* out);
+
 // Each fills *out from a parsed body object and returns OK, or the first error
 // with its param and code (unknown model: 404 "model_not_found").
 ApiError ParseChatCompletionRequest(const Json& body, const RequestLimits& limits, OpenAiRequest* out);

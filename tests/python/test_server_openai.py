@@ -19,7 +19,7 @@ import httpx
 import openai
 import pytest
 
-from server_util import running_server
+from server_util import FATHOM, running_server
 
 MODEL = "tiny"
 MAX_MODEL_LEN = 256
@@ -280,6 +280,8 @@ def test_overlong_prompt_is_context_length_exceeded(client):
     ("POST", "/v1/completions", b'{"prompt": "x", "max_tokens": 1e400}', 400),
     ("POST", "/v1/completions", b'{"prompt": "x", "junk": ' + b"[" * 10000 + b"]" * 10000 + b"}", 400),
     ("POST", "/tokenize", b'{"prompt": 5}', 400),
+    ("POST", "/tokenize", b'{"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "bogus"}]}', 400),
+    ("POST", "/tokenize", b'{"messages": [{"role": "user", "content": "hi"}], "tools": [5]}', 400),
     ("GET", "/v1/nope", None, 404),
     ("POST", "/nope", b"{}", 404),
     ("GET", "/v1/chat/completions", None, 405),
@@ -292,29 +294,101 @@ def test_raw_error_paths(server, method, path, body, status):
     assert_error_shape(r.json(), status)
 
 
+HOSTILE_JUNK = [None, True, -1, 0, 2**70, -1e308, 1.5, "", "x" * 300, [], [None], {}, {"a": [1, {"b": "c"}]},
+                "<think>", [[1, 2]], [-5], {"role": "user"}, "\ud800"]
+HOSTILE_KEYS = ["model", "messages", "prompt", "max_tokens", "temperature", "top_p", "top_k", "n", "stop", "seed",
+                "logprobs", "top_logprobs", "logit_bias", "tools", "tool_choice", "stream", "stream_options", "echo",
+                "tokens", "stop_token_ids", "min_p", "presence_penalty", "max_completion_tokens", "include_reasoning"]
+
+
+def hostile_bodies(rng, base, count, junk, stream):
+    """`count` (path, body) pairs: a body of `base` with one to three keys set to junk, "stream" forced."""
+    for _ in range(count):
+        path, body = rng.choice(base)
+        body = dict(body)
+        for _ in range(rng.randint(1, 3)):
+            body[rng.choice(HOSTILE_KEYS)] = rng.choice(junk)
+        body["stream"] = stream
+        yield path, body
+
+
 def test_hostile_bodies_never_500(server):
     """Random mutations of valid bodies: every answer is 200 or an OpenAI-shaped 4xx."""
-    rng = random.Random(7)
-    junk = [None, True, -1, 0, 2**70, -1e308, 1.5, "", "x" * 300, [], [None], {}, {"a": [1, {"b": "c"}]}, "<think>",
-            [[1, 2]], [-5], {"role": "user"}, "\ud800"]
     base = [("/v1/chat/completions", {"model": MODEL, "messages": MESSAGES, "max_tokens": 2}),
             ("/v1/completions", {"model": MODEL, "prompt": PROMPT, "max_tokens": 2}),
             ("/tokenize", {"prompt": PROMPT}), ("/detokenize", {"tokens": [1, 2]})]
-    keys = ["model", "messages", "prompt", "max_tokens", "temperature", "top_p", "top_k", "n", "stop", "seed",
-            "logprobs", "top_logprobs", "logit_bias", "tools", "tool_choice", "stream", "stream_options", "echo",
-            "tokens", "stop_token_ids", "min_p", "presence_penalty", "max_completion_tokens", "include_reasoning"]
     with httpx.Client(base_url=server.base, timeout=30) as c:
-        for _ in range(150):
-            path, body = rng.choice(base)
-            body = dict(body)
-            for _ in range(rng.randint(1, 3)):
-                body[rng.choice(keys)] = rng.choice(junk)
-            body["stream"] = False
+        for path, body in hostile_bodies(random.Random(7), base, 150, HOSTILE_JUNK, stream=False):
             r = c.post(path, content=json.dumps(body))
             assert r.status_code in (200, 400, 404, 413), (r.status_code, body, r.text)
             if r.status_code != 200:
                 assert_error_shape(r.json(), r.status_code)
     assert httpx.get(server.base + "/health").status_code == 200
+
+
+def test_hostile_streaming_bodies(server):
+    """The same mutations with stream=True: no 5xx, and every 200 is a well-formed SSE stream ending in [DONE]."""
+    base = [("/v1/chat/completions", {"model": MODEL, "messages": MESSAGES, "max_tokens": 2}),
+            ("/v1/completions", {"model": MODEL, "prompt": PROMPT, "max_tokens": 2})]
+    junk = HOSTILE_JUNK + [{"include_usage": True}, {"include_usage": "yes"}]
+    num_ok = 0
+    with httpx.Client(base_url=server.base, timeout=30) as c:
+        for path, body in hostile_bodies(random.Random(11), base, 40, junk, stream=True):
+            r = c.post(path, content=json.dumps(body))
+            assert r.status_code < 500, (r.status_code, body, r.text)
+            if r.status_code != 200:
+                assert_error_shape(r.json(), r.status_code)
+                continue
+            num_ok += 1
+            assert r.headers["content-type"].startswith("text/event-stream")
+            events = [e for e in r.text.split("\n\n") if e and not e.startswith(":")]
+            assert events and events[-1] == "data: [DONE]", (body, r.text)
+            for e in events[:-1]:
+                assert e.startswith("data: "), (body, e)
+                assert isinstance(json.loads(e[6:]), dict)
+    assert num_ok > 0
+
+
+def metric_value(text, name):
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+@pytest.fixture(scope="module")
+def slow_model(tmp_path_factory):
+    """The tiny model with 256 layers: 4 choices of 500 tokens take about 14 s on 2 cores."""
+    out = tmp_path_factory.mktemp("models") / "slow-qwen2"
+    subprocess.run([str(FATHOM), "synth", "--quiet", "--arch", "qwen2", "--preset", "tiny", "--layers", "256",
+                    "--out", str(out), "--seed", "0"], check=True)
+    return out
+
+
+def test_non_streaming_client_that_leaves_is_cancelled(slow_model):
+    """A non-streaming client that times out is noticed (the heartbeat space fails to write) and its request aborted."""
+    with running_server(slow_model, "--served-model-name", MODEL, "--kv-cache-mem", "256M") as s:
+        # The heartbeat is leading JSON whitespace: clients parse the body as before.
+        with openai.OpenAI(base_url=s.base + "/v1", api_key="unused", max_retries=0, timeout=60) as c:
+            # About 3 s, so the body starts with heartbeat spaces.
+            r = c.completions.create(model=MODEL, prompt=PROMPT, max_tokens=150, n=4, extra_body={"ignore_eos": True})
+            assert r.usage.completion_tokens == 600 and len(r.choices) == 4
+        raw = httpx.post(s.base + "/v1/completions", timeout=60,
+                         json={"model": MODEL, "prompt": PROMPT, "max_tokens": 150, "n": 4, "ignore_eos": True})
+        assert raw.status_code == 200 and raw.text.startswith(" ") and raw.json()["usage"]["completion_tokens"] == 600
+        aborted = 'fathom_request_success_total{finished_reason="abort"}'
+        before = metric_value(httpx.get(s.base + "/metrics").text, aborted)
+        body = {"model": MODEL, "prompt": PROMPT, "max_tokens": 4000, "ignore_eos": True, "n": 4}
+        start = time.time()
+        with pytest.raises(httpx.TimeoutException):
+            httpx.post(s.base + "/v1/completions", json=body, timeout=0.5)
+        while True:
+            text = httpx.get(s.base + "/metrics").text
+            if metric_value(text, "fathom_num_requests_running") == 0 and metric_value(text, aborted) > before:
+                break
+            assert time.time() - start < 6, text  # the full answer would take about 14 s
+            time.sleep(0.1)
+        assert metric_value(text, aborted) == before + 4  # every choice
 
 
 def test_oversized_body_is_413(server):
@@ -346,6 +420,16 @@ def test_metrics_pass_promtool(server, client):
     assert check.returncode == 0, check.stdout + check.stderr
 
 
+def last_finish_reason(lines):
+    """The last finish_reason in the rest of an SSE stream's lines."""
+    finish = None
+    for line in lines:
+        if line.startswith("data: {"):
+            for c in json.loads(line[6:]).get("choices", []):
+                finish = c.get("finish_reason") or finish
+    return finish
+
+
 def test_sigterm_drains_and_exits_zero(tiny_model):
     with running_server(tiny_model, "--served-model-name", MODEL, "--max-model-len", str(MAX_MODEL_LEN),
                         "--kv-cache-mem", "16M", "--shutdown-grace", "10") as s:
@@ -357,11 +441,25 @@ def test_sigterm_drains_and_exits_zero(tiny_model):
             next(line for line in lines if line.startswith("data: "))  # generation is under way
             start = time.time()
             s.proc.send_signal(signal.SIGTERM)
-            finish = None
-            for line in lines:
-                if line.startswith("data: {"):
-                    for c in json.loads(line[6:]).get("choices", []):
-                        finish = c.get("finish_reason") or finish
-            assert finish in ("length", "abort")
+            assert last_finish_reason(lines) in ("length", "abort")
         assert s.proc.wait(timeout=15) == 0
         assert time.time() - start < 12
+
+
+def test_second_signal_aborts_the_grace_period(slow_model):
+    with running_server(slow_model, "--served-model-name", MODEL, "--kv-cache-mem", "256M",
+                        "--shutdown-grace", "300") as s:
+        with httpx.stream("POST", s.base + "/v1/completions", timeout=60,
+                          json={"model": MODEL, "prompt": PROMPT, "max_tokens": 4000, "stream": True,
+                                "ignore_eos": True, "n": 4}) as r:
+            assert r.status_code == 200
+            lines = r.iter_lines()
+            next(line for line in lines if line.startswith("data: "))
+            start = time.time()
+            s.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            assert s.proc.poll() is None  # draining
+            s.proc.send_signal(signal.SIGINT)
+            assert last_finish_reason(lines) == "abort"
+        assert s.proc.wait(timeout=15) == 0
+        assert time.time() - start < 10

@@ -93,6 +93,20 @@ TEST(OpenAiRequestTest, ChatEveryField) {
   EXPECT_EQ(r.tools[0]["function"]["name"], "f");
 }
 
+// /tokenize validates a body's tools with ParseTools alone (no messages needed).
+TEST(OpenAiRequestTest, ParseToolsAlone) {
+  OpenAiRequest r;
+  ASSERT_TRUE(ParseTools(Json::parse(R"({"tools": [{"type": "function", "function": {"name": "f"}}]})"), &r).ok());
+  ASSERT_TRUE(r.tools.is_array());
+  EXPECT_TRUE(r.parse_tool_calls);
+  OpenAiRequest bad;
+  EXPECT_EQ(ParseTools(Json::parse(R"({"tools": [{"type": "bogus"}]})"), &bad).param, "tools[0].type");
+  EXPECT_EQ(ParseTools(Json::parse(R"({"tools": "x"})"), &bad).param, "tools");
+  OpenAiRequest none;
+  ASSERT_TRUE(ParseTools(Json::parse(R"({"tools": []})"), &none).ok());
+  EXPECT_TRUE(none.tools.is_null());
+}
+
 TEST(OpenAiRequestTest, TopKMinusOneDisables) {
   OpenAiRequest r;
   ASSERT_TRUE(ParseChat(Chat(R"("top_k": -1)"), &r).ok());
