@@ -207,11 +207,12 @@ void Engine::Loop() {
       scheduler_->UpdateFromOutput(out, model_output);
     }
     scheduler_->EmitOutputs();
+    EngineStats stats;
+    scheduler_->FillStats(&stats);  // outside the lock: Submit and Stats need not wait for it
     {
       std::unique_lock<std::mutex> lock(mu_);
-      const int64_t steps = stats_.num_steps_total + (out.empty() ? 0 : 1);
-      scheduler_->FillStats(&stats_);
-      stats_.num_steps_total = steps;
+      stats.num_steps_total = stats_.num_steps_total + (out.empty() ? 0 : 1);
+      stats_ = stats;
       // Nothing could run (every sequence waits on something): do not spin.
       if (out.empty() && scheduler_->has_unfinished_requests()) cv_.wait_for(lock, std::chrono::milliseconds(1));
     }

@@ -248,14 +248,13 @@ void Scheduler::EmitOutputs() {
 }
 
 void Scheduler::FillStats(EngineStats* stats) const {
+  // A request runs iff one of its sequences is in running_: count each request
+  // at its first sequence there (running_ holds at most a few dozen).
   int64_t num_running_requests = 0;
-  for (const auto& [id, request] : requests_) {
-    for (const auto& seq : request->sequences) {
-      if (std::find(running_.begin(), running_.end(), seq.get()) != running_.end()) {
-        ++num_running_requests;
-        break;
-      }
-    }
+  for (auto it = running_.begin(); it != running_.end(); ++it) {
+    const Request* request = &(*it)->request();
+    const bool is_first = std::none_of(running_.begin(), it, [&](const Sequence* s) { return &s->request() == request; });
+    num_running_requests += is_first ? 1 : 0;
   }
   stats->num_running = num_running_requests;
   stats->num_waiting = static_cast<int64_t>(requests_.size()) - num_running_requests;

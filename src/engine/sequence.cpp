@@ -39,24 +39,22 @@ void Sequence::AppendToken(int32_t token, EngineClock::time_point time, std::opt
   pending_.token_times.push_back(time);
   if (logprobs) pending_.logprobs.push_back(std::move(*logprobs));
 
-  // A stop string can begin up to its length - 1 bytes before the new text.
-  size_t longest_stop = 0;
-  for (const std::string& s : p.stop) longest_stop = std::max(longest_stop, s.size());
-  const size_t search_from = text_.size() - std::min(text_.size(), longest_stop > 0 ? longest_stop - 1 : 0);
+  const size_t new_text_begin = text_.size();
   text_ += detokenizer_.Append(token);
-  if (CheckStopStrings(search_from)) {
+  if (CheckStopStrings(new_text_begin)) {
     Finish(FinishReason::kStop);
   } else if (num_output_tokens() >= p.max_tokens || num_tokens() >= max_model_len) {
     Finish(FinishReason::kLength);
   }
 }
 
-bool Sequence::CheckStopStrings(size_t search_from) {
+bool Sequence::CheckStopStrings(size_t new_text_begin) {
   size_t best = std::string::npos;
   const std::string* found = nullptr;
   for (const std::string& s : request_->params.stop) {
     if (s.empty()) continue;
-    const size_t at = text_.find(s, search_from);
+    // The stop string may begin up to its length - 1 bytes before the new text.
+    const size_t at = text_.find(s, new_text_begin - std::min(new_text_begin, s.size() - 1));
     if (at != std::string::npos && at < best) {
       best = at;
       found = &s;
@@ -73,11 +71,9 @@ void Sequence::Finish(FinishReason reason) {
   if (!stop_string_) {
     // Flush what the detokenizer held back (an incomplete character), then look
     // once more for a stop string it completes.
-    const size_t before = text_.size();
+    const size_t new_text_begin = text_.size();
     text_ += detokenizer_.Finish();
-    size_t longest_stop = 0;
-    for (const std::string& s : request_->params.stop) longest_stop = std::max(longest_stop, s.size());
-    if (text_.size() > before && CheckStopStrings(before - std::min(before, longest_stop))) reason = FinishReason::kStop;
+    if (text_.size() > new_text_begin && CheckStopStrings(new_text_begin)) reason = FinishReason::kStop;
   }
   finish_reason_ = reason;
 }

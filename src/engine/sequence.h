@@ -70,9 +70,9 @@ class Sequence {
   std::optional<ChoiceDelta> TakeDelta();
 
  private:
-  // Cuts the text at the first stop string that begins at or after
-  // `search_from`; returns true iff one was found.
-  bool CheckStopStrings(size_t search_from);
+  // Cuts the text at the first stop string that ends in the text from
+  // `new_text_begin` on; returns true iff one was found.
+  bool CheckStopStrings(size_t new_text_begin);
   // The length of the text prefix that no later token can change.
   size_t StableTextLength() const;
 
