@@ -257,19 +257,16 @@ class SignalWatcher {
     std::fprintf(stderr, "fathom: signal %d: draining for up to %lld s (again to abort now)\n", sig,
                  static_cast<long long>(grace.count()));
     server->BeginDraining();  // no new completions reach the engine from now on
-    const auto give_up = std::chrono::steady_clock::now() + grace;
-    for (;;) {
-      const EngineStats stats = engine->Stats();
-      if (stats.num_running == 0 && stats.num_waiting == 0) break;
-      if (const int again =
-              WaitForSignal(std::min(give_up, std::chrono::steady_clock::now() + std::chrono::milliseconds(100)));
+    engine->BeginShutdown(grace);
+    // The engine ends once nothing is left or the grace is over; a second signal shortens it to now.
+    while (!engine->is_stopped() && !is_served_.load()) {
+      if (const int again = WaitForSignal(std::chrono::steady_clock::now() + std::chrono::milliseconds(100));
           again > 0) {
         std::fprintf(stderr, "fathom: signal %d: aborting now\n", again);
-        break;
+        engine->BeginShutdown(std::chrono::milliseconds(0));
       }
-      if (std::chrono::steady_clock::now() >= give_up || is_served_.load()) break;
     }
-    engine->Shutdown(std::chrono::milliseconds(0));  // aborts what is left; each gets a final kAbort output
+    engine->Shutdown(std::chrono::milliseconds(0));  // joins; what is left got a final kAbort output
     // Let handlers write the final (aborted) outputs the shutdown produced.
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     // Repeated: a Stop that lands before the listener runs would be lost.

@@ -169,8 +169,7 @@ Result<std::shared_ptr<RequestHandle>> Engine::Submit(GenerationRequest params) 
   return handle;
 }
 
-void Engine::Shutdown(std::chrono::milliseconds grace) {
-  std::lock_guard<std::mutex> join_lock(join_mu_);
+void Engine::BeginShutdown(std::chrono::milliseconds grace) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     const EngineClock::time_point at = EngineClock::now() + grace;
@@ -178,6 +177,11 @@ void Engine::Shutdown(std::chrono::milliseconds grace) {
     if (!abort_at_ || at < *abort_at_) abort_at_ = at;
   }
   cv_.notify_all();
+}
+
+void Engine::Shutdown(std::chrono::milliseconds grace) {
+  BeginShutdown(grace);
+  std::lock_guard<std::mutex> join_lock(join_mu_);
   if (thread_.joinable()) thread_.join();
 }
 
@@ -217,6 +221,7 @@ void Engine::Loop() {
       if (out.empty() && scheduler_->has_unfinished_requests()) cv_.wait_for(lock, std::chrono::milliseconds(1));
     }
   }
+  is_stopped_.store(true, std::memory_order_release);
 }
 
 }  // namespace fathom

@@ -105,9 +105,15 @@ class Engine {
   // Unavailable after Shutdown began.
   Result<std::shared_ptr<RequestHandle>> Submit(GenerationRequest request);
 
-  // Stops admitting, lets running and waiting requests finish for up to `grace`,
-  // aborts what is left (each gets a final kAbort output), and joins the thread.
-  // Idempotent.
+  // Stops admitting and lets running and waiting requests finish for up to
+  // `grace`; then the engine thread aborts what is left (each gets a final kAbort
+  // output) and ends. Returns at once. A later call may shorten the grace, never
+  // lengthen it.
+  void BeginShutdown(std::chrono::milliseconds grace);
+  // Returns true iff the engine thread has ended (after BeginShutdown, once
+  // nothing is left).
+  bool is_stopped() const { return is_stopped_.load(std::memory_order_acquire); }
+  // BeginShutdown(grace), then waits for the engine thread. Idempotent.
   void Shutdown(std::chrono::milliseconds grace);
 
   EngineStats Stats() const;
@@ -131,6 +137,7 @@ class Engine {
   bool is_stopping_ = false;                         // guarded by mu_
   std::optional<EngineClock::time_point> abort_at_;  // guarded by mu_
   EngineStats stats_;                                // guarded by mu_
+  std::atomic<bool> is_stopped_{false};              // the engine thread left its loop
   std::mutex join_mu_;                               // serialises Shutdown's join
   std::thread thread_;
 };

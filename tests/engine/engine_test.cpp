@@ -329,6 +329,20 @@ TEST_F(EngineTest, ShutdownWithGraceLetsRequestsFinish) {
   for (auto& h : handles) EXPECT_EQ(Drain(*h, 1).finish[0], FinishReason::kLength);
 }
 
+TEST_F(EngineTest, ALaterShutdownShortensTheGrace) {
+  EngineOptions options = Options();
+  options.max_model_len = 4096;
+  options.num_kv_blocks = 1024;
+  std::unique_ptr<Engine> engine = Start(options);
+  std::shared_ptr<RequestHandle> h = *engine->Submit(Greedy(RandomTokens(8, vocab(), 500), 4000));
+  engine->BeginShutdown(3600s);
+  EXPECT_FALSE(engine->is_stopped());
+  engine->BeginShutdown(0ms);  // e.g. a second SIGTERM
+  EXPECT_EQ(Drain(*h, 1).finish[0], FinishReason::kAbort);
+  engine->Shutdown(3600s);  // joins at once: the shorter grace stands
+  EXPECT_TRUE(engine->is_stopped());
+}
+
 TEST(PlanKvBlocksTest, FitsTheBudgetAndRefusesLessThanOneSequence) {
   const KvCacheShape shape{.num_layers = 2, .first_width = 8, .second_width = 8};  // 128 bytes per token
   EXPECT_EQ(*PlanKvBlocks(shape, 16, 64, 1 << 20), (1 << 20) / (16 * 128));
