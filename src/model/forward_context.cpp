@@ -2,13 +2,15 @@
 
 #include <string>
 
+#include "backend/backend.h"
+
 namespace fathom {
 
-Status MakeForwardContext(const ModelConfig& config, std::span<const BatchEntry> batch, ThreadPool& pool,
-                          Workspace& ws, ForwardContext* out) {
+Status MakeForwardContext(const ModelConfig& config, std::span<const BatchEntry> batch, Backend& backend,
+                          ForwardContext* out) {
   ForwardContext& ctx = *out;
-  ctx.pool = &pool;
-  ctx.ws = &ws;
+  ctx.backend = &backend;
+  ctx.ws = &backend.workspace();
   ctx.batch = batch;
   ctx.row_begin.clear();
   ctx.positions.clear();

@@ -1,7 +1,7 @@
 // Everything one packed forward needs to know about its batch besides the
 // weights: where each sequence's rows sit in the packed activations, each row's
-// position, and the thread pool. Built by the model's Forward, passed explicitly
-// to every block (no hidden global state).
+// position, and the backend the blocks compute on. Built by the model's Forward,
+// passed explicitly to every block (no hidden global state).
 #pragma once
 
 #include <cstdint>
@@ -9,16 +9,19 @@
 #include <vector>
 
 #include "core/status.h"
-#include "core/thread_pool.h"
 #include "formats/model_config.h"
 #include "model/causal_lm.h"
 #include "model/workspace.h"
 
 namespace fathom {
+class Backend;
+}
+
+namespace fathom {
 
 struct ForwardContext {
-  ThreadPool* pool = nullptr;
-  Workspace* ws = nullptr;             // the model's activation buffers
+  Backend* backend = nullptr;
+  Workspace* ws = nullptr;             // the backend's activation buffers
   std::span<const BatchEntry> batch;
   int64_t num_rows = 0;                // new tokens over all entries
   std::vector<int64_t> row_begin;      // (batch.size() + 1): entry e owns rows [row_begin[e], row_begin[e + 1])
@@ -34,8 +37,8 @@ struct ForwardContext {
 // vocabulary, distinct caches with room for the new tokens) and lays it out in
 // *ctx, reusing its vectors' capacity (a model keeps one context for all its
 // forwards, so decode steps allocate nothing).
-Status MakeForwardContext(const ModelConfig& config, std::span<const BatchEntry> batch, ThreadPool& pool,
-                          Workspace& ws, ForwardContext* ctx);
+Status MakeForwardContext(const ModelConfig& config, std::span<const BatchEntry> batch, Backend& backend,
+                          ForwardContext* ctx);
 
 // Advances every entry's cache past its new tokens (after all layers wrote them).
 void CommitCaches(const ForwardContext& ctx);

@@ -7,14 +7,15 @@
 
 namespace fathom {
 
-KvBlockPool::KvBlockPool(const KvCacheShape& shape, int64_t block_size, int64_t num_blocks)
+KvBlockPool::KvBlockPool(const KvCacheShape& shape, int64_t block_size, int64_t num_blocks, DeviceMemory& memory)
     : shape_(shape),
       block_size_(block_size),
       num_blocks_(num_blocks),
-      layer_stride_(num_blocks * block_size * (shape.first_width + shape.second_width)) {}
+      layer_stride_(num_blocks * block_size * (shape.first_width + shape.second_width)),
+      memory_(memory) {}
 
 Result<std::unique_ptr<KvBlockPool>> KvBlockPool::Create(const KvCacheShape& shape, int64_t block_size,
-                                                         int64_t num_blocks) {
+                                                         int64_t num_blocks, DeviceMemory& memory) {
   if (block_size <= 0 || num_blocks <= 0) {
     return InvalidArgument("a KV block pool needs a positive block size and block count, got " +
                            std::to_string(num_blocks) + " blocks of " + std::to_string(block_size) + " tokens");
@@ -30,14 +31,15 @@ Result<std::unique_ptr<KvBlockPool>> KvBlockPool::Create(const KvCacheShape& sha
                              std::to_string(block_size) + " tokens overflows the address space");
   }
   const int64_t num_floats = block_size * num_blocks * row_floats * shape.num_layers;
-  std::unique_ptr<KvBlockPool> pool(new KvBlockPool(shape, block_size, num_blocks));
-  try {
-    pool->data_.resize(static_cast<size_t>(num_floats));
-  } catch (const std::bad_alloc&) {
+  std::unique_ptr<KvBlockPool> pool(new KvBlockPool(shape, block_size, num_blocks, memory));
+  Result<std::unique_ptr<DeviceBuffer>> data = memory.Allocate(num_floats * static_cast<int64_t>(sizeof(float)));
+  if (!data.ok()) {
     return ResourceExhausted("cannot allocate a KV block pool of " + std::to_string(num_blocks) + " blocks of " +
                              std::to_string(block_size) + " tokens (" +
-                             std::to_string((num_floats * static_cast<int64_t>(sizeof(float))) >> 20) + " MiB)");
+                             std::to_string((num_floats * static_cast<int64_t>(sizeof(float))) >> 20) +
+                             " MiB) in " + DeviceKindName(memory.kind()) + " memory: " + data.status().message());
   }
+  pool->data_ = std::move(*data);
   return pool;
 }
 
@@ -46,14 +48,14 @@ void KvBlockPool::CopyBlock(int32_t src, int32_t dst) {
   const int64_t first_floats = block_size_ * shape_.first_width;    // one block of the first stream
   const int64_t second_floats = block_size_ * shape_.second_width;  // one block of the second stream
   for (int64_t layer = 0; layer < shape_.num_layers; ++layer) {
-    std::copy_n(first(layer) + src * first_floats, first_floats, first(layer) + dst * first_floats);
-    std::copy_n(second(layer) + src * second_floats, second_floats, second(layer) + dst * second_floats);
+    memory_.CopyWithin(first(layer) + dst * first_floats, first(layer) + src * first_floats, first_floats * 4);
+    memory_.CopyWithin(second(layer) + dst * second_floats, second(layer) + src * second_floats, second_floats * 4);
   }
 }
 
-Result<KvCache> KvCache::Create(const KvCacheShape& shape, int64_t capacity) {
+Result<KvCache> KvCache::Create(const KvCacheShape& shape, int64_t capacity, DeviceMemory& memory) {
   if (capacity <= 0) return InvalidArgument("KV cache capacity must be positive, got " + std::to_string(capacity));
-  FATHOM_ASSIGN_OR_RETURN(std::unique_ptr<KvBlockPool> pool, KvBlockPool::Create(shape, capacity, 1));
+  FATHOM_ASSIGN_OR_RETURN(std::unique_ptr<KvBlockPool> pool, KvBlockPool::Create(shape, capacity, 1, memory));
   KvCache cache(pool.get());
   cache.owned_pool_ = std::move(pool);
   cache.AppendBlock(0);

@@ -18,6 +18,7 @@
 #include <span>
 #include <vector>
 
+#include "backend/device_memory.h"
 #include "core/status.h"
 #include "kernels/cpu/kv_rows.h"  // KvRows: the view the attention kernels read
 
@@ -33,15 +34,16 @@ struct KvCacheShape {
 };
 
 // Owns one allocation of num_blocks blocks of block_size token rows for every
-// layer. Laid out per layer: the first stream of every block, then the second
-// stream of every block. Thread-compatible: the engine thread allocates block ids
+// layer, in host or GPU memory (the backend's). Laid out per layer: the first
+// stream of every block, then the second stream of every block. Thread-compatible: the engine thread allocates block ids
 // (see engine/block_pool.h); the pool itself only stores rows.
 class KvBlockPool {
  public:
-  // Allocates the pool. Returns InvalidArgument for a non-positive block_size or
-  // num_blocks and ResourceExhausted if the memory cannot be had.
+  // Allocates the pool from `memory` (which must outlive it). Returns
+  // InvalidArgument for a non-positive block_size or num_blocks and
+  // ResourceExhausted if the memory cannot be had.
   static Result<std::unique_ptr<KvBlockPool>> Create(const KvCacheShape& shape, int64_t block_size,
-                                                     int64_t num_blocks);
+                                                     int64_t num_blocks, DeviceMemory& memory = HostMemory());
   // Bytes one block takes over all layers.
   static int64_t BytesPerBlock(const KvCacheShape& shape, int64_t block_size) {
     return block_size * shape.bytes_per_token();
@@ -53,10 +55,12 @@ class KvBlockPool {
   const KvCacheShape& shape() const { return shape_; }
   int64_t block_size() const { return block_size_; }
   int64_t num_blocks() const { return num_blocks_; }
-  int64_t num_bytes() const { return static_cast<int64_t>(data_.size() * sizeof(float)); }
+  int64_t num_bytes() const { return data_->num_bytes(); }
+  DeviceMemory& memory() const { return memory_; }
 
-  // Row 0 of block 0 of layer `layer`'s first / second stream.
-  float* first(int64_t layer) { return data_.data() + layer * layer_stride_; }
+  // Row 0 of block 0 of layer `layer`'s first / second stream (in the pool's
+  // memory: a device pointer for a GPU pool).
+  float* first(int64_t layer) { return data_->as<float>() + layer * layer_stride_; }
   float* second(int64_t layer) { return first(layer) + num_blocks_ * block_size_ * shape_.first_width; }
 
   // Copies every layer's rows of block `src` to block `dst` (for a sequence that
@@ -64,13 +68,14 @@ class KvBlockPool {
   void CopyBlock(int32_t src, int32_t dst);
 
  private:
-  KvBlockPool(const KvCacheShape& shape, int64_t block_size, int64_t num_blocks);
+  KvBlockPool(const KvCacheShape& shape, int64_t block_size, int64_t num_blocks, DeviceMemory& memory);
 
   KvCacheShape shape_;
   int64_t block_size_ = 0;
   int64_t num_blocks_ = 0;
   int64_t layer_stride_ = 0;  // floats per layer: num_blocks * block_size * (first_width + second_width)
-  std::vector<float> data_;
+  DeviceMemory& memory_;
+  std::unique_ptr<DeviceBuffer> data_;
 };
 
 // One sequence's cache: a block table into a pool, and how many of its positions
@@ -79,9 +84,9 @@ class KvBlockPool {
 class KvCache {
  public:
   // A cache with its own pool of one block of `capacity` rows: contiguous, for
-  // the commands that run one sequence. Returns ResourceExhausted if that cannot
-  // be allocated and InvalidArgument for a non-positive capacity.
-  static Result<KvCache> Create(const KvCacheShape& shape, int64_t capacity);
+  // the commands that run one sequence, in `memory`. Returns ResourceExhausted if
+  // that cannot be allocated and InvalidArgument for a non-positive capacity.
+  static Result<KvCache> Create(const KvCacheShape& shape, int64_t capacity, DeviceMemory& memory = HostMemory());
   // An empty cache over `pool`, which must outlive it; the engine appends blocks.
   explicit KvCache(KvBlockPool* pool) : pool_(pool) {}
 
@@ -91,6 +96,7 @@ class KvCache {
   KvCache& operator=(const KvCache&) = delete;
 
   const KvCacheShape& shape() const { return pool_->shape(); }
+  const KvBlockPool& pool() const { return *pool_; }
   int64_t block_size() const { return pool_->block_size(); }
   int64_t capacity() const { return static_cast<int64_t>(block_table_.size()) * pool_->block_size(); }
   int64_t num_tokens() const { return num_tokens_; }
