@@ -19,6 +19,8 @@
 
 namespace fathom {
 
+class Backend;
+
 // One sequence's part of a packed forward.
 struct BatchEntry {
   std::span<const int32_t> tokens;  // the new tokens; at least one
@@ -33,6 +35,8 @@ class CausalLm {
   virtual ~CausalLm() = default;
 
   virtual const ModelConfig& config() const = 0;
+  // What the forward computes on; caches for it come from its memory.
+  virtual Backend& backend() const = 0;
   // The cache rows a sequence needs per token and layer.
   virtual KvCacheShape cache_shape() const = 0;
   // Bytes of weights the forward reads (mapped or owned).
@@ -49,8 +53,8 @@ class CausalLm {
   // untouched on error.
   virtual Status Forward(std::span<const BatchEntry> batch, std::vector<float>* logits) = 0;
 
-  // A cache for one sequence of up to `capacity` tokens.
-  Result<KvCache> NewCache(int64_t capacity) const { return KvCache::Create(cache_shape(), capacity); }
+  // A cache for one sequence of up to `capacity` tokens, in the backend's memory.
+  Result<KvCache> NewCache(int64_t capacity) const;
 };
 
 }  // namespace fathom

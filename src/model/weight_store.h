@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backend/device_memory.h"
 #include "core/status.h"
 #include "core/tensor.h"
 #include "core/thread_pool.h"
@@ -32,6 +33,8 @@ struct LoadOptions {
   std::optional<DType> quant;
   // Threads that quantize at load; null quantizes on the calling thread.
   ThreadPool* pool = nullptr;
+  // Where the forward runs (model_registry.h's LoadCausalLm creates the backend).
+  DeviceKind device = DeviceKind::kCpu;
 };
 
 // Movable, not copyable. Immutable after Open except for the byte counter, so
