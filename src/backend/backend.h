@@ -143,6 +143,8 @@ class Backend : public DeviceMemory {
   virtual void SiluMul(const float* gate, const float* up, int64_t n, float* out) = 0;
   // y += x over n.
   virtual void Add(float* y, const float* x, int64_t n) = 0;
+  // x[0..n) = value.
+  virtual void Fill(float* x, int64_t n, float value) = 0;
   // Rotates the first rot_dim values of num_heads heads in every row: row r's
   // head h starts at x + r * row_stride + h * head_stride; row r turns by its
   // BeginForward rope row.

@@ -89,6 +89,12 @@ Result<int> ParsedArgs::GetThreads() const {
   return static_cast<int>(threads.value_or(0));
 }
 
+Result<DeviceKind> ParsedArgs::GetDevice() const {
+  Result<DeviceKind> kind = ParseDeviceKind(GetOr("device", "cpu"));
+  if (!kind.ok()) return InvalidArgument("--device: " + kind.status().message());
+  return *kind;
+}
+
 Result<uint64_t> ParseByteSize(const std::string& text) {
   uint64_t number = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);

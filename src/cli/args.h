@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/device_memory.h"
 #include "core/status.h"
 
 namespace fathom::cli {
@@ -39,6 +40,8 @@ class ParsedArgs {
   // The --threads option as a ThreadPool size: 0 (one per hardware thread) when
   // absent; InvalidArgument outside [0, 1024].
   Result<int> GetThreads() const;
+  // The --device option (cpu or cuda); cpu when absent.
+  Result<DeviceKind> GetDevice() const;
   const std::vector<std::string>& positional() const { return positional_; }
 
  private:

@@ -20,12 +20,14 @@ namespace fathom::cli {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: fathom bench --model M [-p 512] [-n 128] [-r 5] [--threads K] [--seed S] [--bw-mib 1024] [--json]";
+    "usage: fathom bench --model M [-p 512] [-n 128] [-r 5] [--threads K] [--seed S] [--bw-mib 1024] [--json] "
+    "[--device cpu|cuda]";
 
 struct BenchCommandOptions {
   std::string model;
   ModelBenchOptions bench;
   int num_threads = 0;
+  DeviceKind device = DeviceKind::kCpu;
   int64_t bandwidth_bytes = int64_t{1} << 30;  // 0 skips the bandwidth measurement
   bool json = false;
 };
@@ -38,7 +40,8 @@ Result<BenchCommandOptions> ParseBenchOptions(const Args& args) {
                                                                   {"threads", true, "t"},
                                                                   {"seed"},
                                                                   {"bw-mib"},
-                                                                  {"json", false}}));
+                                                                  {"json", false},
+                                                                  {"device"}}));
   BenchCommandOptions o;
   o.model = p.GetOr("model", "");
   if (o.model.empty() || !p.positional().empty()) return InvalidArgument(kUsage);
@@ -53,6 +56,7 @@ Result<BenchCommandOptions> ParseBenchOptions(const Args& args) {
   if (o.bench.num_prompt_tokens < 0 || o.bench.num_gen_tokens < 0) return InvalidArgument("-p and -n must be >= 0");
   if (o.bench.num_repetitions < 1) return InvalidArgument("-r must be >= 1");
   FATHOM_ASSIGN_OR_RETURN(o.num_threads, p.GetThreads());
+  FATHOM_ASSIGN_OR_RETURN(o.device, p.GetDevice());
   if (seed) o.bench.seed = static_cast<uint32_t>(*seed);
   if (bw_mib && (*bw_mib < 0 || *bw_mib > (int64_t{1} << 24))) return InvalidArgument("--bw-mib must be in [0, 2^24] (0 skips)");
   o.bandwidth_bytes = bw_mib.value_or(1024) << 20;
@@ -89,7 +93,7 @@ int Bench(const BenchCommandOptions& o) {
   auto progress = [](const std::string& line) { std::fprintf(stderr, "bench: %s\n", line.c_str()); };
   ThreadPool pool(o.num_threads);
   const auto load_start = std::chrono::steady_clock::now();
-  Result<std::unique_ptr<CausalLm>> lm = LoadCausalLm(o.model, pool);
+  Result<std::unique_ptr<CausalLm>> lm = LoadCausalLm(o.model, pool, {.quant = std::nullopt, .pool = nullptr, .device = o.device});
   if (!lm.ok()) return Fail(lm.status().message());
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
   progress("loaded " + o.model + " in " + std::to_string(load_s) + " s");

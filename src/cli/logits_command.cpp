@@ -39,12 +39,13 @@ Result<std::vector<int32_t>> ParseTokenList(const std::string& text) {
 }  // namespace
 
 int LogitsCommand(const Args& args) {
-  Result<ParsedArgs> parsed = ParsedArgs::Parse(args, {{"model"}, {"tokens"}, {"all", false}, {"threads", true, "t"}, {"quant"}});
+  Result<ParsedArgs> parsed = ParsedArgs::Parse(args, {{"model"}, {"tokens"}, {"all", false}, {"threads", true, "t"}, {"quant"}, {"device"}});
   if (!parsed.ok()) return Fail(parsed.status().message(), 2);
   const std::string model_path = parsed->GetOr("model", "");
   const std::optional<std::string> token_text = parsed->Get("tokens");
   if (model_path.empty() || !token_text || !parsed->positional().empty()) {
-    return Fail("usage: fathom logits --model M --tokens 1,2,3 [--all] [--threads K] [--quant TYPE]", 2);
+    return Fail("usage: fathom logits --model M --tokens 1,2,3 [--all] [--threads K] [--quant TYPE] [--device cpu|cuda]",
+                2);
   }
   LoadOptions load;
   if (const std::optional<std::string> quant = parsed->Get("quant")) {
@@ -56,6 +57,9 @@ int LogitsCommand(const Args& args) {
   if (!tokens.ok()) return Fail(tokens.status().message(), 2);
   Result<int> threads = parsed->GetThreads();
   if (!threads.ok()) return Fail(threads.status().message(), 2);
+  Result<DeviceKind> device = parsed->GetDevice();
+  if (!device.ok()) return Fail(device.status().message(), 2);
+  load.device = *device;
 
   ThreadPool pool(*threads);
   Result<std::unique_ptr<CausalLm>> lm = LoadCausalLm(model_path, pool, load);

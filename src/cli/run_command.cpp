@@ -47,6 +47,7 @@ struct RunOptions {
   int64_t max_new_tokens = 256;
   int64_t context = 0;  // 0: the model's max_position_embeddings
   int num_threads = 0;
+  DeviceKind device = DeviceKind::kCpu;
   std::optional<DType> quant;  // --quant: quantize float weights as they load
   SamplingParams sampling;
   GenerationConfig generation;  // the checkpoint's generation_config.json, empty without one
@@ -66,14 +67,15 @@ Result<RunOptions> ParseRunOptions(const Args& args) {
                                                                   {"seed"},
                                                                   {"threads", true, "t"},
                                                                   {"ctx-size", true, "c"},
-                                                                  {"quant"}}));
+                                                                  {"quant"},
+                                                                  {"device"}}));
   RunOptions o;
   o.model = p.GetOr("model", "");
   const std::optional<std::string> prompt = p.Get("prompt");
   if (o.model.empty() || !prompt || !p.positional().empty()) {
     return InvalidArgument("usage: fathom run --model M --prompt TEXT [--chat] [-n N] [--temp T] [--top-p P] "
                            "[--top-k K] [--min-p P] [--repeat-penalty R] [--seed S] [--threads K] [--ctx-size C] "
-                           "[--quant TYPE]");
+                           "[--quant TYPE] [--device cpu|cuda]");
   }
   o.prompt = *prompt;
   o.system = p.Get("system");
@@ -85,6 +87,7 @@ Result<RunOptions> ParseRunOptions(const Args& args) {
   if (ctx && *ctx <= 0) return InvalidArgument("--ctx-size must be positive");
   o.context = ctx.value_or(0);
   FATHOM_ASSIGN_OR_RETURN(o.num_threads, p.GetThreads());
+  FATHOM_ASSIGN_OR_RETURN(o.device, p.GetDevice());
   if (const std::optional<std::string> quant = p.Get("quant")) {
     FATHOM_ASSIGN_OR_RETURN(o.quant, ParseQuantTarget(*quant));
   }
@@ -130,7 +133,7 @@ Result<std::vector<int32_t>> PromptTokens(const RunOptions& o, const Tokenizer& 
 int Run(const RunOptions& o) {
   const Clock::time_point load_start = Clock::now();
   ThreadPool pool(o.num_threads);
-  Result<std::unique_ptr<CausalLm>> lm = LoadCausalLm(o.model, pool, {.quant = o.quant});
+  Result<std::unique_ptr<CausalLm>> lm = LoadCausalLm(o.model, pool, {.quant = o.quant, .pool = nullptr, .device = o.device});
   if (!lm.ok()) return Fail(lm.status().message());
   Result<Tokenizer> tokenizer = Tokenizer::Load(o.model);
   if (!tokenizer.ok()) return Fail(tokenizer.status().message());

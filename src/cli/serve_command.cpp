@@ -22,6 +22,7 @@
 #include <string>
 #include <thread>
 
+#include "backend/backend.h"
 #include "chat/chat_template.h"
 #include "chat/tool_call_parser.h"
 #include "cli/args.h"
@@ -44,7 +45,10 @@ constexpr const char* kUsage =
     "usage: fathom serve --model M [--host 127.0.0.1] [--port 8000] [--served-model-name NAME] [--threads K] "
     "[--http-threads N] [--max-model-len L] [--kv-cache-mem BYTES] [--kv-cache-fraction F] [--block-size 16] "
     "[--max-num-seqs 64] [--max-batched-tokens 128] [--max-waiting 256] [--no-prefix-caching] [--quant TYPE] "
-    "[--reasoning auto|on|off] [--request-timeout S] [--shutdown-grace S]\n"
+    "[--reasoning auto|on|off] [--request-timeout S] [--shutdown-grace S] [--device cpu|cuda] "
+    "[--gpu-memory-fraction 0.9]\n"
+    "  --gpu-memory-fraction with --device cuda: the share of the GPU memory still free once the weights are\n"
+    "                        loaded that the KV cache takes (default 0.9; the rest is for activations)\n"
     "  --max-batched-tokens  prompt tokens per engine step (default 128, the best aggregate throughput and\n"
     "                        inter-token p99 on 2 cores); machines with more cores may raise it\n"
     "  --request-timeout     seconds from a request's arrival to its deadline (default 600), streamed or not;\n"
@@ -70,6 +74,8 @@ struct ServeOptions {
   int64_t max_waiting = 256;
   bool enable_prefix_caching = true;
   std::optional<DType> quant;
+  DeviceKind device = DeviceKind::kCpu;
+  double gpu_memory_fraction = 0.9;
   ReasoningMode reasoning = ReasoningMode::kAuto;
   std::chrono::seconds shutdown_grace{30};
 };
@@ -116,7 +122,9 @@ Result<ServeOptions> ParseServeOptions(const Args& args) {
                                                                  {"quant"},
                                                                  {"reasoning"},
                                                                  {"request-timeout"},
-                                                                 {"shutdown-grace"}}));
+                                                                 {"shutdown-grace"},
+                                                                 {"device"},
+                                                                 {"gpu-memory-fraction"}}));
   ServeOptions o;
   o.model = p.GetOr("model", "");
   if (o.model.empty() || !p.positional().empty()) return InvalidArgument(kUsage);
@@ -136,6 +144,14 @@ Result<ServeOptions> ParseServeOptions(const Args& args) {
   if (fraction) {
     if (!(*fraction > 0.0 && *fraction <= 1.0)) return InvalidArgument("--kv-cache-fraction must be in (0, 1]");
     o.kv_cache_fraction = *fraction;
+  }
+  FATHOM_ASSIGN_OR_RETURN(o.device, p.GetDevice());
+  FATHOM_ASSIGN_OR_RETURN(std::optional<double> gpu_fraction, p.GetDouble("gpu-memory-fraction"));
+  if (gpu_fraction) {
+    if (!(*gpu_fraction > 0.0 && *gpu_fraction <= 1.0)) {
+      return InvalidArgument("--gpu-memory-fraction must be in (0, 1]");
+    }
+    o.gpu_memory_fraction = *gpu_fraction;
   }
   FATHOM_ASSIGN_OR_RETURN(o.block_size, PositiveInt(p, "block-size", 16, 1024));
   FATHOM_ASSIGN_OR_RETURN(o.max_num_seqs, PositiveInt(p, "max-num-seqs", 64, 65536));
@@ -186,15 +202,19 @@ int64_t MemAvailableBytes() {
 
 double MiB(int64_t bytes) { return static_cast<double>(bytes) / (1 << 20); }
 
-// --kv-cache-mem, or else a fraction of the free memory, but never more than every
-// running sequence at full length needs: a small model on a big machine must not
-// zero gigabytes of cache it can never fill.
-int64_t KvBudgetBytes(const ServeOptions& o, const KvCacheShape& shape, int64_t max_model_len) {
+// --kv-cache-mem, or else a fraction of the free memory (host memory, or the
+// GPU's with --device cuda), but never more than every running sequence at full
+// length needs: a small model on a big machine must not zero gigabytes of cache
+// it can never fill.
+int64_t KvBudgetBytes(const ServeOptions& o, const KvCacheShape& shape, int64_t max_model_len, const Backend& backend) {
   if (o.kv_cache_bytes) return *o.kv_cache_bytes;
   const double block_bytes = static_cast<double>(KvBlockPool::BytesPerBlock(shape, o.block_size));
   const double blocks_per_seq = static_cast<double>((max_model_len + o.block_size - 1) / o.block_size);
   const double cap = static_cast<double>(o.max_num_seqs) * blocks_per_seq * block_bytes;
-  return static_cast<int64_t>(std::min(static_cast<double>(MemAvailableBytes()) * o.kv_cache_fraction, cap));
+  const int64_t device_free = backend.FreeBytes();
+  const double budget = device_free >= 0 ? static_cast<double>(device_free) * o.gpu_memory_fraction
+                                         : static_cast<double>(MemAvailableBytes()) * o.kv_cache_fraction;
+  return static_cast<int64_t>(std::min(budget, cap));
 }
 
 // Takes SIGTERM and SIGINT (blocked in every thread) with sigtimedwait from the
@@ -299,7 +319,7 @@ int Serve(const ServeOptions& o) {
   SignalWatcher watcher(signals);
 
   ThreadPool pool(o.num_threads);
-  Result<std::unique_ptr<CausalLm>> lm = LoadCausalLm(o.model, pool, {.quant = o.quant});
+  Result<std::unique_ptr<CausalLm>> lm = LoadCausalLm(o.model, pool, {.quant = o.quant, .pool = nullptr, .device = o.device});
   if (!lm.ok()) return Fail(lm.status().message());
   Result<Tokenizer> tokenizer = Tokenizer::Load(o.model);
   if (!tokenizer.ok()) return Fail(tokenizer.status().message());
@@ -318,7 +338,7 @@ int Serve(const ServeOptions& o) {
   const int64_t max_model_len =
       o.max_model_len > 0 ? std::min(o.max_model_len, config.max_position_embeddings) : config.max_position_embeddings;
   const KvCacheShape shape = (*lm)->cache_shape();
-  const int64_t kv_bytes = KvBudgetBytes(o, shape, max_model_len);
+  const int64_t kv_bytes = KvBudgetBytes(o, shape, max_model_len, (*lm)->backend());
   Result<int64_t> num_blocks = PlanKvBlocks(shape, o.block_size, max_model_len, kv_bytes);
   if (!num_blocks.ok()) return Fail(num_blocks.status().message());
 
@@ -351,11 +371,11 @@ int Serve(const ServeOptions& o) {
 
   const int64_t block_bytes = KvBlockPool::BytesPerBlock(shape, o.block_size);
   std::fprintf(stderr,
-               "fathom: serving %s as '%s' (%s) at http://%s:%d\n"
+               "fathom: serving %s as '%s' (%s) on %s at http://%s:%d\n"
                "fathom: memory plan: weights %.1f MiB; KV %lld bytes/token, block size %lld, %lld blocks, "
                "%.1f MiB, %lld tokens fit; max_model_len %lld; reasoning %s\n",
                o.model.c_str(), o.served_model_name.c_str(), std::string(ArchitectureName(config.arch)).c_str(),
-               http.host.c_str(), server.port(), MiB((*lm)->weight_bytes()),
+               (*lm)->backend().description().c_str(), http.host.c_str(), server.port(), MiB((*lm)->weight_bytes()),
                static_cast<long long>(shape.bytes_per_token()), static_cast<long long>(o.block_size),
                static_cast<long long>(*num_blocks), MiB(block_bytes * *num_blocks),
                static_cast<long long>(*num_blocks * o.block_size), static_cast<long long>(max_model_len),

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 
+#include "backend/backend.h"
 #include "engine/block_pool.h"
 #include "engine/model_runner.h"
 #include "engine/scheduler.h"
@@ -104,7 +105,7 @@ Result<std::unique_ptr<Engine>> Engine::Create(CausalLm* lm, const Tokenizer* to
   }
   std::unique_ptr<Engine> engine(new Engine(lm, tokenizer, std::move(options)));
   FATHOM_ASSIGN_OR_RETURN(engine->kv_pool_, KvBlockPool::Create(lm->cache_shape(), engine->options_.block_size,
-                                                                 engine->options_.num_kv_blocks));
+                                                                 engine->options_.num_kv_blocks, lm->backend()));
   engine->scheduler_ = std::make_unique<Scheduler>(engine->options_, engine->kv_pool_.get());
   engine->runner_ = std::make_unique<ModelRunner>(lm);
   engine->scheduler_->FillStats(&engine->stats_);

@@ -6,14 +6,14 @@
 
 #include <memory>
 
+#include "backend/backend.h"
 #include "core/status.h"
-#include "core/thread_pool.h"
 #include "model/causal_lm.h"
 #include "model/weight_store.h"
 
 namespace fathom {
 
-// REQUIRES: store.config().is_deepseek(). Keeps `store`; `pool` must outlive it.
-Result<std::unique_ptr<CausalLm>> LoadDeepseek(WeightStore store, ThreadPool& pool);
+// REQUIRES: store.config().is_deepseek(). Keeps `store`; computes on `backend`.
+Result<std::unique_ptr<CausalLm>> LoadDeepseek(WeightStore store, std::unique_ptr<Backend> backend);
 
 }  // namespace fathom

@@ -1,36 +1,45 @@
 #include "model/linear.h"
 
-#include "kernels/cpu/matmul.h"
+#include <optional>
+
+#include "kernels/cpu/packed_weight.h"
 
 namespace fathom {
 
-void Linear::Apply(ThreadPool& pool, const float* x, int64_t rows, float* y) const {
-  cpu::MatMul(pool, x, rows, in_features(), weight, packed.get(), bias.empty() ? nullptr : bias.data(), y);
-}
-
-Result<Linear> Linear::Load(WeightStore& store, const std::string& prefix, int64_t out, int64_t in, bool has_bias) {
+Result<Linear> Linear::Load(WeightStore& store, Backend& backend, const std::string& prefix, int64_t out, int64_t in,
+                            bool has_bias) {
   Linear l;
-  FATHOM_ASSIGN_OR_RETURN(l.weight, store.Matrix(prefix + ".weight", out, in));
-  l.packed = PackWeight(store, l.weight);
+  FATHOM_ASSIGN_OR_RETURN(Tensor w, store.Matrix(prefix + ".weight", out, in));
+  FATHOM_ASSIGN_OR_RETURN(l.weight, UploadWeight(store, backend, w));
   if (has_bias) {
-    FATHOM_ASSIGN_OR_RETURN(l.bias, store.Vector(prefix + ".bias", out));
+    FATHOM_ASSIGN_OR_RETURN(l.bias, LoadVector(store, backend, prefix + ".bias", out));
   }
   return l;
 }
 
-std::shared_ptr<const cpu::PackedWeight> PackWeight(WeightStore& store, const Tensor& w) {
-  if (!IsBlockQuantized(w.dtype())) return nullptr;
-  std::optional<cpu::PackedWeight> packed;
-  if (store.pool() != nullptr) {
-    packed = cpu::PackedWeight::Pack(*store.pool(), w);
-  } else {
-    ThreadPool serial(1);
-    packed = cpu::PackedWeight::Pack(serial, w);
+Result<std::shared_ptr<const BackendMatrix>> UploadWeight(WeightStore& store, Backend& backend, const Tensor& w) {
+  std::shared_ptr<const cpu::PackedWeight> packed;
+  if (backend.kind() == DeviceKind::kCpu && IsBlockQuantized(w.dtype())) {
+    std::optional<cpu::PackedWeight> p;
+    if (store.pool() != nullptr) {
+      p = cpu::PackedWeight::Pack(*store.pool(), w);
+    } else {
+      ThreadPool serial(1);
+      p = cpu::PackedWeight::Pack(serial, w);
+    }
+    if (p.has_value()) {
+      // Decode reads the packed copy only when it is compact; prefill reads it always.
+      if (p->is_compact()) store.CountPackedCopy(w.num_bytes(), p->num_bytes());
+      packed = std::make_shared<const cpu::PackedWeight>(std::move(*p));
+    }
   }
-  if (!packed.has_value()) return nullptr;
-  // Decode reads the packed copy only when it is compact; prefill reads it always.
-  if (packed->is_compact()) store.CountPackedCopy(w.num_bytes(), packed->num_bytes());
-  return std::make_shared<const cpu::PackedWeight>(std::move(*packed));
+  FATHOM_ASSIGN_OR_RETURN(std::unique_ptr<BackendMatrix> m, backend.UploadMatrix(w, std::move(packed)));
+  return std::shared_ptr<const BackendMatrix>(std::move(m));
+}
+
+Result<DeviceVector> LoadVector(WeightStore& store, Backend& backend, const std::string& name, int64_t n) {
+  FATHOM_ASSIGN_OR_RETURN(std::vector<float> v, store.Vector(name, n));
+  return backend.UploadVector(v);
 }
 
 }  // namespace fathom

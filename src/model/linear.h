@@ -1,5 +1,6 @@
 // A projection as nn.Linear holds it: a (out, in) weight and an optional bias,
-// loaded by its Hugging Face prefix ("model.layers.0.self_attn.q_proj").
+// loaded by its Hugging Face prefix ("model.layers.0.self_attn.q_proj") and
+// uploaded once to the backend the model computes on.
 #pragma once
 
 #include <cstdint>
@@ -7,36 +8,37 @@
 #include <string>
 #include <vector>
 
+#include "backend/backend.h"
 #include "core/status.h"
 #include "core/tensor.h"
-#include "core/thread_pool.h"
-#include "kernels/cpu/packed_weight.h"
 #include "model/weight_store.h"
 
 namespace fathom {
 
 struct Linear {
-  Tensor weight;            // (out_features, in_features), F32/F16/BF16 or block-quantized
-  std::vector<float> bias;  // (out_features) or empty
-  // weight packed into panels at load for the ISA then active, or null (float
-  // weights, the scalar ISA). Shared so Linear stays copyable; never mutated.
-  std::shared_ptr<const cpu::PackedWeight> packed;
+  std::shared_ptr<const BackendMatrix> weight;  // (out_features, in_features)
+  DeviceVector bias;                            // (out_features) or empty
 
-  int64_t out_features() const { return weight.dim(0); }
-  int64_t in_features() const { return weight.dim(1); }
+  int64_t out_features() const { return weight->rows(); }
+  int64_t in_features() const { return weight->cols(); }
 
-  // y (rows, out) = x (rows, in) W^T + b.
-  void Apply(ThreadPool& pool, const float* x, int64_t rows, float* y) const;
+  // y (rows, out) = x (rows, in) W^T + b, on `backend` (the one that loaded it).
+  void Apply(Backend& backend, const float* x, int64_t rows, float* y) const {
+    backend.MatMul(x, rows, *weight, bias.empty() ? nullptr : &bias, y);
+  }
 
-  // Loads `<prefix>.weight` (out, in) and, if has_bias, `<prefix>.bias` (out);
-  // packs a block-quantized weight (see PackWeight).
-  static Result<Linear> Load(WeightStore& store, const std::string& prefix, int64_t out, int64_t in, bool has_bias);
+  // Loads `<prefix>.weight` (out, in) and, if has_bias, `<prefix>.bias` (out).
+  static Result<Linear> Load(WeightStore& store, Backend& backend, const std::string& prefix, int64_t out, int64_t in,
+                             bool has_bias);
 };
 
-// w packed for the active ISA on the store's pool (serially without one), with
-// store.bytes_loaded() then counting the packed bytes instead of w's where
-// decode reads them (PackedWeight::is_compact); null when
-// w is not block-quantized or the ISA has no panel kernels for it.
-std::shared_ptr<const cpu::PackedWeight> PackWeight(WeightStore& store, const Tensor& w);
+// w uploaded to `backend`; for the CPU, block-quantized weights are first packed
+// into panels for the active ISA (on the store's pool, serially without one),
+// with store.bytes_loaded() then counting the packed bytes instead of w's where
+// decode reads them (PackedWeight::is_compact).
+Result<std::shared_ptr<const BackendMatrix>> UploadWeight(WeightStore& store, Backend& backend, const Tensor& w);
+
+// The 1-D tensor `name` of n values, uploaded as float32 (norm weights, biases).
+Result<DeviceVector> LoadVector(WeightStore& store, Backend& backend, const std::string& name, int64_t n);
 
 }  // namespace fathom

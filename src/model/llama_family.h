@@ -5,15 +5,15 @@
 
 #include <memory>
 
+#include "backend/backend.h"
 #include "core/status.h"
-#include "core/thread_pool.h"
 #include "model/causal_lm.h"
 #include "model/weight_store.h"
 
 namespace fathom {
 
 // REQUIRES: store.config().arch is kLlama or kQwen2. The model keeps `store`
-// (its weights are views into it) and uses `pool`, which must outlive it.
-Result<std::unique_ptr<CausalLm>> LoadLlamaFamily(WeightStore store, ThreadPool& pool);
+// (its weights are views into it) and computes on `backend`.
+Result<std::unique_ptr<CausalLm>> LoadLlamaFamily(WeightStore store, std::unique_ptr<Backend> backend);
 
 }  // namespace fathom

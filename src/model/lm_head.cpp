@@ -1,41 +1,44 @@
 #include "model/lm_head.h"
 
-#include "kernels/cpu/elementwise.h"
-#include "kernels/cpu/matmul.h"
 #include "model/linear.h"
 
 namespace fathom {
 
-void LmEnds::Embed(const ForwardContext& ctx, float* hidden) const {
-  const int64_t h = embed_tokens.dim(1);
-  for (int64_t r = 0; r < ctx.num_rows; ++r) cpu::WeightRowsToF32(embed_tokens, ctx.tokens[r], 1, hidden + r * h);
-}
-
-void LmEnds::Logits(const ForwardContext& ctx, const float* hidden, std::vector<float>* logits) const {
-  const int64_t h = embed_tokens.dim(1);
+const float* LmEnds::Logits(const ForwardContext& ctx, const float* hidden) const {
+  Backend& b = *ctx.backend;
+  const int64_t h = embed_tokens->cols();
   const int64_t rows = static_cast<int64_t>(ctx.logits_rows.size());
-  float* normed = ctx.ws->Floats(Workspace::Buf::kFinalNormed, rows * h);  // (rows, hidden)
-  for (int64_t i = 0; i < rows; ++i) {
-    cpu::RmsNorm(hidden + ctx.logits_rows[i] * h, final_norm.data(), 1, h, rms_norm_eps, normed + i * h);
-  }
-  logits->resize(rows * lm_head.dim(0));
-  cpu::MatMul(*ctx.pool, normed, rows, h, lm_head, lm_head_packed.get(), nullptr, logits->data());
+  float* normed = ctx.ws->Floats(Workspace::Buf::kFinalNormed, rows * h);         // (rows, hidden)
+  float* out = ctx.ws->Floats(Workspace::Buf::kLogits, rows * lm_head->rows());  // (rows, vocab)
+  b.GatherLogitsRows(hidden, h, normed);
+  b.RmsNorm(normed, final_norm, rows, h, rms_norm_eps, normed);
+  b.MatMul(normed, rows, *lm_head, nullptr, out);
+  return out;
 }
 
-Result<LmEnds> LmEnds::Load(WeightStore& store) {
+void LmEnds::CopyLogits(const ForwardContext& ctx, const float* device_logits, std::vector<float>* logits) const {
+  const int64_t n = static_cast<int64_t>(ctx.logits_rows.size()) * lm_head->rows();
+  logits->resize(n);
+  ctx.backend->CopyToHost(logits->data(), device_logits, n * static_cast<int64_t>(sizeof(float)));
+}
+
+Result<LmEnds> LmEnds::Load(WeightStore& store, Backend& backend) {
   const ModelConfig& c = store.config();
   LmEnds ends;
   ends.rms_norm_eps = static_cast<float>(c.rms_norm_eps);
-  FATHOM_ASSIGN_OR_RETURN(ends.embed_tokens, store.Matrix("model.embed_tokens.weight", c.vocab_size, c.hidden_size));
-  FATHOM_ASSIGN_OR_RETURN(ends.final_norm, store.Vector("model.norm.weight", c.hidden_size));
+  FATHOM_ASSIGN_OR_RETURN(Tensor embed, store.Matrix("model.embed_tokens.weight", c.vocab_size, c.hidden_size));
+  ends.embed_bytes = embed.num_bytes();
+  FATHOM_ASSIGN_OR_RETURN(ends.final_norm, LoadVector(store, backend, "model.norm.weight", c.hidden_size));
   if (c.tie_word_embeddings) {
-    ends.lm_head = ends.embed_tokens;
+    // One matrix for both ends; packed for the head, which replaces the
+    // embedding's count: a token's lookup reads only its own row of the view.
+    FATHOM_ASSIGN_OR_RETURN(ends.lm_head, UploadWeight(store, backend, embed));
+    ends.embed_tokens = ends.lm_head;
   } else {
-    FATHOM_ASSIGN_OR_RETURN(ends.lm_head, store.Matrix("lm_head.weight", c.vocab_size, c.hidden_size));
+    FATHOM_ASSIGN_OR_RETURN(ends.embed_tokens, backend.UploadMatrix(embed, nullptr));
+    FATHOM_ASSIGN_OR_RETURN(Tensor head, store.Matrix("lm_head.weight", c.vocab_size, c.hidden_size));
+    FATHOM_ASSIGN_OR_RETURN(ends.lm_head, UploadWeight(store, backend, head));
   }
-  // When tied, the packed head replaces the embedding's count: a token's lookup
-  // reads only its own row of the view.
-  ends.lm_head_packed = PackWeight(store, ends.lm_head);
   return ends;
 }
 

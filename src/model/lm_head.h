@@ -7,33 +7,32 @@
 #include <memory>
 #include <vector>
 
-#include "kernels/cpu/packed_weight.h"
+#include "backend/backend.h"
 #include "model/forward_context.h"
 #include "model/weight_store.h"
 
 namespace fathom {
 
 struct LmEnds {
-  Tensor embed_tokens;            // (vocab, hidden)
-  std::vector<float> final_norm;  // (hidden)
-  Tensor lm_head;                 // (vocab, hidden); embed_tokens when tied
-  // lm_head packed at load (see PackWeight in linear.h), or null. The embedding
-  // lookup always reads embed_tokens itself.
-  std::shared_ptr<const cpu::PackedWeight> lm_head_packed;
+  std::shared_ptr<const BackendMatrix> embed_tokens;  // (vocab, hidden)
+  DeviceVector final_norm;                            // (hidden)
+  std::shared_ptr<const BackendMatrix> lm_head;       // (vocab, hidden); embed_tokens when tied
   float rms_norm_eps = 1e-6f;
+  int64_t embed_bytes = 0;  // the table's bytes as the file stores them
 
   // Bytes of the embedding table a decode step does not read: all of it, unless
   // the table is also the head.
-  int64_t UnreadEmbeddingBytes() const {
-    return embed_tokens.data() == lm_head.data() ? 0 : embed_tokens.num_bytes();
-  }
+  int64_t UnreadEmbeddingBytes() const { return embed_tokens == lm_head ? 0 : embed_bytes; }
 
   // hidden (num_rows, hidden) = the embedding rows of ctx.tokens.
-  void Embed(const ForwardContext& ctx, float* hidden) const;
-  // logits (ctx.logits_rows.size(), vocab) from hidden (num_rows, hidden).
-  void Logits(const ForwardContext& ctx, const float* hidden, std::vector<float>* logits) const;
+  void Embed(const ForwardContext& ctx, float* hidden) const { ctx.backend->Embed(*embed_tokens, hidden); }
+  // The logits (ctx.logits_rows.size(), vocab) of hidden (num_rows, hidden), in
+  // the backend's workspace (kLogits).
+  const float* Logits(const ForwardContext& ctx, const float* hidden) const;
+  // Copies Logits' result to *logits (resized).
+  void CopyLogits(const ForwardContext& ctx, const float* device_logits, std::vector<float>* logits) const;
 
-  static Result<LmEnds> Load(WeightStore& store);
+  static Result<LmEnds> Load(WeightStore& store, Backend& backend);
 };
 
 }  // namespace fathom

@@ -3,10 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/cpu/attention.h"
-#include "kernels/cpu/elementwise.h"
+#include "backend/cpu_backend.h"
 #include "kernels/cpu/matmul.h"
-#include "kernels/cpu/rope.h"
 #include "model/rope_table.h"
 
 namespace fathom {
@@ -44,26 +42,28 @@ Result<Tensor> LoadKvB(WeightStore& store, const std::string& p) {
 
 }  // namespace
 
-Result<MlaWeights> MlaWeights::Load(WeightStore& store, const std::string& p) {
+Result<MlaWeights> MlaWeights::Load(WeightStore& store, Backend& b, const std::string& p) {
   const ModelConfig& c = store.config();
   const int64_t h = c.hidden_size, nh = c.num_attention_heads;
-  if (c.kv_lora_rank > kMaxLatent) {
+  if (b.kind() == DeviceKind::kCpu && c.kv_lora_rank > kMaxMlaLatent) {
     return Unsupported(store.path() + ": kv_lora_rank " + std::to_string(c.kv_lora_rank) + " is above " +
-                       std::to_string(kMaxLatent) + ", the most the CPU attention supports");
+                       std::to_string(kMaxMlaLatent) + ", the most the CPU attention supports");
   }
   MlaWeights w;
   if (c.q_lora_rank.has_value()) {
-    FATHOM_ASSIGN_OR_RETURN(w.q_a_proj, Linear::Load(store, p + ".q_a_proj", *c.q_lora_rank, h, c.attention_bias));
-    FATHOM_ASSIGN_OR_RETURN(w.q_a_layernorm, store.Vector(p + ".q_a_layernorm.weight", *c.q_lora_rank));
-    FATHOM_ASSIGN_OR_RETURN(w.q_b_proj, Linear::Load(store, p + ".q_b_proj", nh * c.qk_head_dim(), *c.q_lora_rank, false));
+    FATHOM_ASSIGN_OR_RETURN(w.q_a_proj, Linear::Load(store, b, p + ".q_a_proj", *c.q_lora_rank, h, c.attention_bias));
+    FATHOM_ASSIGN_OR_RETURN(w.q_a_layernorm, LoadVector(store, b, p + ".q_a_layernorm.weight", *c.q_lora_rank));
+    FATHOM_ASSIGN_OR_RETURN(w.q_b_proj,
+                            Linear::Load(store, b, p + ".q_b_proj", nh * c.qk_head_dim(), *c.q_lora_rank, false));
   } else {
-    FATHOM_ASSIGN_OR_RETURN(w.q_b_proj, Linear::Load(store, p + ".q_proj", nh * c.qk_head_dim(), h, false));
+    FATHOM_ASSIGN_OR_RETURN(w.q_b_proj, Linear::Load(store, b, p + ".q_proj", nh * c.qk_head_dim(), h, false));
   }
-  FATHOM_ASSIGN_OR_RETURN(w.kv_a_proj_with_mqa, Linear::Load(store, p + ".kv_a_proj_with_mqa",
+  FATHOM_ASSIGN_OR_RETURN(w.kv_a_proj_with_mqa, Linear::Load(store, b, p + ".kv_a_proj_with_mqa",
                                                              c.kv_lora_rank + c.qk_rope_head_dim, h, c.attention_bias));
-  FATHOM_ASSIGN_OR_RETURN(w.kv_a_layernorm, store.Vector(p + ".kv_a_layernorm.weight", c.kv_lora_rank));
-  FATHOM_ASSIGN_OR_RETURN(w.kv_b_proj, LoadKvB(store, p));
-  FATHOM_ASSIGN_OR_RETURN(w.o_proj, Linear::Load(store, p + ".o_proj", h, nh * c.v_head_dim, c.attention_bias));
+  FATHOM_ASSIGN_OR_RETURN(w.kv_a_layernorm, LoadVector(store, b, p + ".kv_a_layernorm.weight", c.kv_lora_rank));
+  FATHOM_ASSIGN_OR_RETURN(Tensor kv_b, LoadKvB(store, p));
+  FATHOM_ASSIGN_OR_RETURN(w.kv_b_proj, b.UploadMatrix(kv_b, nullptr));
+  FATHOM_ASSIGN_OR_RETURN(w.o_proj, Linear::Load(store, b, p + ".o_proj", h, nh * c.v_head_dim, c.attention_bias));
   return w;
 }
 
@@ -76,80 +76,47 @@ float MlaSoftmaxScale(const ModelConfig& c) {
   return static_cast<float>(scale);
 }
 
-void MlaAttention(const ForwardContext& ctx, const ModelConfig& c, const float* rope, float softmax_scale,
-                  int64_t layer, const MlaWeights& w, const float* x, float* out) {
-  ThreadPool& pool = *ctx.pool;
-  const int64_t rows = ctx.num_rows, nh = c.num_attention_heads;
-  const int64_t nope = c.qk_nope_head_dim, rope_dim = c.qk_rope_head_dim, vd = c.v_head_dim;
-  const int64_t qk = c.qk_head_dim(), r = c.kv_lora_rank, kv_a_dim = r + rope_dim;
+MlaShape MlaShapeOf(const ModelConfig& c) {
   // transformers (and DeepSeek's remote code) build q_a_layernorm and
   // kv_a_layernorm with the default eps, whatever config.rms_norm_eps says.
-  constexpr float eps = 1e-6f;
+  return {.num_heads = c.num_attention_heads,
+          .nope_dim = c.qk_nope_head_dim,
+          .rope_dim = c.qk_rope_head_dim,
+          .v_head_dim = c.v_head_dim,
+          .kv_lora_rank = c.kv_lora_rank,
+          .scale = MlaSoftmaxScale(c),
+          .latent_eps = 1e-6f};
+}
+
+void MlaAttention(const ForwardContext& ctx, const MlaShape& s, int64_t layer, const MlaWeights& w, const float* x,
+                  float* out) {
+  Backend& b = *ctx.backend;
+  const int64_t rows = ctx.num_rows, nh = s.num_heads, qk = s.nope_dim + s.rope_dim;
+  const int64_t kv_a_dim = s.kv_lora_rank + s.rope_dim;
 
   using Buf = Workspace::Buf;
   float* q = ctx.ws->Floats(Buf::kQ, rows * nh * qk);  // (rows, heads, qk_nope + qk_rope)
   if (w.q_a_proj.has_value()) {
-    float* q_a = ctx.ws->Floats(Buf::kQA, rows * w.q_a_proj->out_features());  // (rows, q_lora_rank)
-    w.q_a_proj->Apply(pool, x, rows, q_a);
-    cpu::RmsNorm(q_a, w.q_a_layernorm.data(), rows, w.q_a_proj->out_features(), eps, q_a);
-    w.q_b_proj.Apply(pool, q_a, rows, q);
+    const int64_t q_lora = w.q_a_proj->out_features();
+    float* q_a = ctx.ws->Floats(Buf::kQA, rows * q_lora);  // (rows, q_lora_rank)
+    w.q_a_proj->Apply(b, x, rows, q_a);
+    b.RmsNorm(q_a, w.q_a_layernorm, rows, q_lora, s.latent_eps, q_a);
+    w.q_b_proj.Apply(b, q_a, rows, q);
   } else {
-    w.q_b_proj.Apply(pool, x, rows, q);
+    w.q_b_proj.Apply(b, x, rows, q);
   }
   float* kv_a = ctx.ws->Floats(Buf::kKvA, rows * kv_a_dim);  // (rows, kv_lora_rank + qk_rope): compressed_kv | k_pe
-  w.kv_a_proj_with_mqa.Apply(pool, x, rows, kv_a);
+  w.kv_a_proj_with_mqa.Apply(b, x, rows, kv_a);
 
   // Rope on q_pe (each head's last rope_dim values) and on the shared k_pe; the
   // checkpoints' rope dims are interleaved pairs (transformers de-interleaves
   // them before rotate_half, which is the same rotation).
-  for (int64_t t = 0; t < rows; ++t) {
-    const float* cos = rope + t * rope_dim;
-    const float* sin = cos + rope_dim / 2;
-    cpu::ApplyRope(q + t * nh * qk + nope, nh, qk, rope_dim, cos, sin, cpu::RopeStyle::kInterleaved);
-    cpu::ApplyRope(kv_a + t * kv_a_dim + r, 1, kv_a_dim, rope_dim, cos, sin, cpu::RopeStyle::kInterleaved);
-  }
+  b.Rope(q + s.nope_dim, nh * qk, nh, qk, cpu::RopeStyle::kInterleaved);
+  b.Rope(kv_a + s.kv_lora_rank, kv_a_dim, 1, kv_a_dim, cpu::RopeStyle::kInterleaved);
 
-  float* attn = ctx.ws->Floats(Buf::kAttn, rows * nh * vd);  // (rows, heads, v_head_dim)
-  const float* kv_b = w.kv_b_proj.data_as<const float>();
-  for (size_t e = 0; e < ctx.batch.size(); ++e) {
-    KvCache& cache = *ctx.batch[e].cache;
-    const int64_t r0 = ctx.row_begin[e], n = ctx.num_new(e), p0 = ctx.first_pos(e);
-    const KvRows latent = cache.first_rows(layer);  // (capacity, kv_lora_rank), paged
-    const KvRows k_pe = cache.second_rows(layer);   // (capacity, qk_rope_head_dim), paged
-    for (int64_t t = 0; t < n; ++t) {
-      const float* row = kv_a + (r0 + t) * kv_a_dim;
-      cpu::RmsNorm(row, w.kv_a_layernorm.data(), 1, r, eps, latent.row(p0 + t));
-      std::copy_n(row + r, rope_dim, k_pe.row(p0 + t));
-    }
-    pool.ParallelFor(n * nh, 1, [&](int64_t begin, int64_t end) {
-      float q_abs[kMaxLatent];  // (kv_lora_rank) = W_UK_h^T q_nope
-      float o_lat[kMaxLatent];  // (kv_lora_rank): the attention output in latent space
-      for (int64_t job = begin; job < end; ++job) {
-        const int64_t t = job / nh, hh = job % nh, len = p0 + t + 1;
-        const float* qh = q + (r0 + t) * nh * qk + hh * qk;
-        const float* w_uk = kv_b + hh * (nope + vd) * r;  // (nope, r)
-        const float* w_uv = w_uk + nope * r;               // (vd, r)
-        std::fill(q_abs, q_abs + r, 0.0f);
-        for (int64_t d = 0; d < nope; ++d) cpu::Axpy(qh[d], w_uk + d * r, r, q_abs);
-        cpu::AttendOnline(
-            len, r,
-            [&](int64_t s0, int64_t count, float* scores) {
-              ForEachBlockRun(latent.block_size, s0, count, [&](int64_t i, int64_t run) {
-                const float* lat = latent.row(s0 + i);
-                const float* pe = k_pe.row(s0 + i);
-                for (int64_t j = 0; j < run; ++j) {
-                  scores[i + j] = (cpu::Dot(q_abs, lat + j * r, r) + cpu::Dot(qh + nope, pe + j * rope_dim, rope_dim)) *
-                                  softmax_scale;
-                }
-              });
-            },
-            [&](int64_t s) { return latent.row(s); }, o_lat);
-        float* oh = attn + ((r0 + t) * nh + hh) * vd;
-        for (int64_t d = 0; d < vd; ++d) oh[d] = cpu::Dot(w_uv + d * r, o_lat, r);
-      }
-    });
-  }
-  w.o_proj.Apply(pool, attn, rows, out);
+  float* attn = ctx.ws->Floats(Buf::kAttn, rows * nh * s.v_head_dim);  // (rows, heads, v_head_dim)
+  b.MlaAttention(layer, s, q, kv_a, w.kv_a_layernorm, *w.kv_b_proj, attn);
+  w.o_proj.Apply(b, attn, rows, out);
 }
 
 }  // namespace fathom

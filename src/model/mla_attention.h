@@ -13,33 +13,34 @@
 #include <string>
 #include <vector>
 
+#include "backend/backend.h"
 #include "model/forward_context.h"
 #include "model/linear.h"
 
 namespace fathom {
 
 struct MlaWeights {
-  std::optional<Linear> q_a_proj;        // (q_lora_rank, hidden), with q_lora_rank
-  std::vector<float> q_a_layernorm;      // (q_lora_rank)
-  Linear q_b_proj;                       // (heads * qk_head_dim, q_lora_rank), or q_proj (.., hidden) without
-  Linear kv_a_proj_with_mqa;             // (kv_lora_rank + qk_rope_head_dim, hidden)
-  std::vector<float> kv_a_layernorm;     // (kv_lora_rank)
-  Tensor kv_b_proj;                      // F32 (heads * (qk_nope_head_dim + v_head_dim), kv_lora_rank)
-  Linear o_proj;                         // (hidden, heads * v_head_dim)
+  std::optional<Linear> q_a_proj;                 // (q_lora_rank, hidden), with q_lora_rank
+  DeviceVector q_a_layernorm;                     // (q_lora_rank)
+  Linear q_b_proj;                                // (heads * qk_head_dim, q_lora_rank), or q_proj (.., hidden) without
+  Linear kv_a_proj_with_mqa;                      // (kv_lora_rank + qk_rope_head_dim, hidden)
+  DeviceVector kv_a_layernorm;                    // (kv_lora_rank)
+  std::shared_ptr<const BackendMatrix> kv_b_proj;  // F32 (heads * (qk_nope_head_dim + v_head_dim), kv_lora_rank)
+  Linear o_proj;                                  // (hidden, heads * v_head_dim)
 
   // Loads `<prefix>` = "model.layers.N.self_attn".
-  static Result<MlaWeights> Load(WeightStore& store, const std::string& prefix);
+  static Result<MlaWeights> Load(WeightStore& store, Backend& backend, const std::string& prefix);
 };
 
-// Runs MLA for the normed rows x (rows, hidden) of layer `layer`, given each
-// row's rope cos|sin (rows, qk_rope_head_dim) from RopeTable::CosSinRows: writes
-// each row's latent and rope key to the caches at its position and o_proj's
-// output to out (rows, hidden).
-// The largest kv_lora_rank the CPU attention keeps on its stack (V2/V3 use 512).
-constexpr int64_t kMaxLatent = 2048;
+// The shape the backend's MlaAttention needs, from the config.
+MlaShape MlaShapeOf(const ModelConfig& config);
 
-void MlaAttention(const ForwardContext& ctx, const ModelConfig& config, const float* rope, float softmax_scale,
-                  int64_t layer, const MlaWeights& w, const float* x, float* out);
+// Runs MLA for the normed rows x (rows, hidden) of layer `layer`; the forward's
+// rope rows (BeginForward) are qk_rope_head_dim wide: writes each row's latent
+// and rope key to the caches at its position and o_proj's output to out (rows,
+// hidden).
+void MlaAttention(const ForwardContext& ctx, const MlaShape& shape, int64_t layer, const MlaWeights& w, const float* x,
+                  float* out);
 
 // DeepSeek's softmax scale: qk_head_dim^-0.5, times YarnMscale(factor,
 // mscale_all_dim)^2 when YaRN gives mscale_all_dim.

@@ -7,7 +7,6 @@
 #include <string>
 
 #include "model/linear.h"
-#include "model/workspace.h"
 
 namespace fathom {
 
@@ -19,12 +18,12 @@ struct Mlp {
   int64_t intermediate_size() const { return gate_proj.out_features(); }
 
   // out (rows, hidden) = the block applied to x (rows, hidden). out must not alias
-  // x. Uses ws's kMlpGate and kMlpUp.
-  void Apply(ThreadPool& pool, Workspace& ws, const float* x, int64_t rows, float* out) const;
+  // x. Uses the workspace's kMlpGate and kMlpUp.
+  void Apply(Backend& backend, const float* x, int64_t rows, float* out) const;
 
   // Loads `<prefix>.gate_proj`, `.up_proj`, `.down_proj`.
-  static Result<Mlp> Load(WeightStore& store, const std::string& prefix, int64_t hidden, int64_t intermediate,
-                          bool has_bias);
+  static Result<Mlp> Load(WeightStore& store, Backend& backend, const std::string& prefix, int64_t hidden,
+                          int64_t intermediate, bool has_bias);
 };
 
 }  // namespace fathom

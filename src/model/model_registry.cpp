@@ -2,13 +2,14 @@
 
 #include <array>
 
+#include "backend/backend.h"
 #include "model/deepseek.h"
 #include "model/llama_family.h"
 
 namespace fathom {
 namespace {
 
-using Loader = Result<std::unique_ptr<CausalLm>> (*)(WeightStore, ThreadPool&);
+using Loader = Result<std::unique_ptr<CausalLm>> (*)(WeightStore, std::unique_ptr<Backend>);
 
 struct Registration {
   Architecture arch;
@@ -34,7 +35,9 @@ Result<std::unique_ptr<CausalLm>> LoadCausalLm(const std::string& path, ThreadPo
   options.pool = &pool;
   FATHOM_ASSIGN_OR_RETURN(WeightStore store, WeightStore::Open(path, options));
   for (const Registration& r : kRegistry) {
-    if (r.arch == store.config().arch) return r.load(std::move(store), pool);
+    if (r.arch != store.config().arch) continue;
+    FATHOM_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend, CreateBackend(options.device, pool));
+    return r.load(std::move(store), std::move(backend));
   }
   std::string list;
   for (const std::string& n : SupportedArchitectures()) list += (list.empty() ? "" : ", ") + n;

@@ -6,7 +6,6 @@
 #include <numeric>
 
 #include "kernels/cpu/elementwise.h"
-#include "kernels/cpu/matmul.h"
 
 namespace fathom {
 namespace {
@@ -46,21 +45,26 @@ void MaskToBestGroups(const ModelConfig& c, RouteScratch& s, float masked, float
 
 }  // namespace
 
-Result<MoeWeights> MoeWeights::Load(WeightStore& store, const std::string& p) {
+Result<MoeWeights> MoeWeights::Load(WeightStore& store, Backend& backend, const std::string& p) {
   const ModelConfig& c = store.config();
   MoeWeights w;
-  FATHOM_ASSIGN_OR_RETURN(w.gate, store.Matrix(p + ".gate.weight", c.n_routed_experts, c.hidden_size));
+  // The router stays unpacked float: transformers computes its logits in float32.
+  FATHOM_ASSIGN_OR_RETURN(Tensor gate, store.Matrix(p + ".gate.weight", c.n_routed_experts, c.hidden_size));
+  FATHOM_ASSIGN_OR_RETURN(w.gate, backend.UploadMatrix(gate, nullptr));
   if (c.topk_method == TopkMethod::kNoauxTc) {
     FATHOM_ASSIGN_OR_RETURN(w.e_score_correction_bias,
-                            store.Vector(p + ".gate.e_score_correction_bias", c.n_routed_experts));
+                            LoadVector(store, backend, p + ".gate.e_score_correction_bias", c.n_routed_experts));
   }
   for (int64_t e = 0; e < c.n_routed_experts; ++e) {
-    FATHOM_ASSIGN_OR_RETURN(Mlp m, Mlp::Load(store, p + ".experts." + std::to_string(e), c.hidden_size,
+    FATHOM_ASSIGN_OR_RETURN(Mlp m, Mlp::Load(store, backend, p + ".experts." + std::to_string(e), c.hidden_size,
                                              c.moe_intermediate_size, false));
     w.experts.push_back(std::move(m));
   }
+  for (const Mlp& m : w.experts) {
+    w.expert_weights.push_back({m.gate_proj.weight.get(), m.up_proj.weight.get(), m.down_proj.weight.get()});
+  }
   if (c.n_shared_experts > 0) {
-    FATHOM_ASSIGN_OR_RETURN(w.shared_experts, Mlp::Load(store, p + ".shared_experts", c.hidden_size,
+    FATHOM_ASSIGN_OR_RETURN(w.shared_experts, Mlp::Load(store, backend, p + ".shared_experts", c.hidden_size,
                                                         c.moe_intermediate_size * c.n_shared_experts, false));
   }
   return w;
@@ -128,53 +132,23 @@ void RouteToken(const ModelConfig& c, const float* router_logits, const float* c
   }
 }
 
-void MoeForward(ThreadPool& pool, Workspace& ws, const ModelConfig& c, const MoeWeights& w, const float* x,
-                int64_t rows, float* out) {
+void MoeForward(Backend& b, const ModelConfig& c, const MoeWeights& w, const float* x, int64_t rows, float* out) {
   const int64_t h = c.hidden_size, n = c.n_routed_experts, k = c.num_experts_per_tok;
+  Workspace& ws = b.workspace();
   using Buf = Workspace::Buf;
-  using IntBuf = Workspace::IntBuf;
   // (rows, n_routed_experts), float32 as the reference computes it
   float* router_logits = ws.Floats(Buf::kRouterLogits, rows * n);
-  cpu::MatMul(pool, x, rows, h, w.gate, nullptr, router_logits);
-  int32_t* ids = ws.Ints(IntBuf::kRouteIds, rows * k);              // (rows, top_k)
+  b.MatMul(x, rows, *w.gate, nullptr, router_logits);
+  int32_t* ids = ws.Ints(Workspace::IntBuf::kRouteIds, rows * k);  // (rows, top_k)
   float* weights = ws.Floats(Buf::kRouteWeights, rows * k);         // (rows, top_k)
-  const float* bias = w.e_score_correction_bias.empty() ? nullptr : w.e_score_correction_bias.data();
-  for (int64_t r = 0; r < rows; ++r) RouteToken(c, router_logits + r * n, bias, ids + r * k, weights + r * k);
-
+  b.MoeRoute(c, router_logits, rows, w.e_score_correction_bias.empty() ? nullptr : &w.e_score_correction_bias, ids,
+             weights);
   if (w.shared_experts.has_value()) {
-    w.shared_experts->Apply(pool, ws, x, rows, out);
+    w.shared_experts->Apply(b, x, rows, out);
   } else {
-    std::fill(out, out + rows * h, 0.0f);
+    b.Fill(out, rows * h, 0.0f);
   }
-  // Group the (row, weight) pairs by expert with a counting sort, so each expert
-  // runs once over all its rows and its weights are read once per forward.
-  int32_t* begin = ws.Ints(IntBuf::kExpertBegin, n + 1);           // (n_routed_experts + 1)
-  int32_t* routed_rows = ws.Ints(IntBuf::kRoutedRows, rows * k);   // (rows * top_k), by expert
-  float* routed_weights = ws.Floats(Buf::kRoutedWeights, rows * k);  // (rows * top_k), by expert
-  std::fill(begin, begin + n + 1, 0);
-  for (int64_t i = 0; i < rows * k; ++i) ++begin[ids[i] + 1];
-  for (int64_t e = 0; e < n; ++e) begin[e + 1] += begin[e];
-  for (int64_t r = 0; r < rows; ++r) {  // rows in order within each expert
-    for (int64_t i = 0; i < k; ++i) {
-      const int32_t e = ids[r * k + i];
-      const int32_t slot = begin[e]++;
-      routed_rows[slot] = static_cast<int32_t>(r);
-      routed_weights[slot] = weights[r * k + i];
-    }
-  }
-  for (int64_t e = n; e > 0; --e) begin[e] = begin[e - 1];  // the fill advanced each start to its end
-  begin[0] = 0;
-  for (int64_t e = 0; e < n; ++e) {
-    const int64_t first = begin[e], m = begin[e + 1] - first;
-    if (m == 0) continue;
-    float* gathered = ws.Floats(Buf::kGathered, m * h);     // (m, hidden)
-    float* expert_out = ws.Floats(Buf::kExpertOut, m * h);  // (m, hidden)
-    for (int64_t i = 0; i < m; ++i) std::copy_n(x + int64_t{routed_rows[first + i]} * h, h, gathered + i * h);
-    w.experts[e].Apply(pool, ws, gathered, m, expert_out);
-    for (int64_t i = 0; i < m; ++i) {
-      cpu::Axpy(routed_weights[first + i], expert_out + i * h, h, out + int64_t{routed_rows[first + i]} * h);
-    }
-  }
+  b.MoeExperts(w.expert_weights, k, x, rows, ids, weights, out);
 }
 
 }  // namespace fathom

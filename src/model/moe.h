@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/backend.h"
 #include "formats/model_config.h"
 #include "model/forward_context.h"
 #include "model/mlp.h"
@@ -20,13 +21,14 @@
 namespace fathom {
 
 struct MoeWeights {
-  Tensor gate;                                  // (n_routed_experts, hidden), the router
-  std::vector<float> e_score_correction_bias;   // (n_routed_experts), noaux_tc only
+  std::shared_ptr<const BackendMatrix> gate;    // (n_routed_experts, hidden), the router
+  DeviceVector e_score_correction_bias;         // (n_routed_experts), noaux_tc only
   std::vector<Mlp> experts;                     // n_routed_experts of (moe_intermediate) width
+  std::vector<ExpertWeights> expert_weights;    // the experts' matrices, as the backend takes them
   std::optional<Mlp> shared_experts;            // width n_shared_experts * moe_intermediate
 
   // Loads `<prefix>` = "model.layers.N.mlp".
-  static Result<MoeWeights> Load(WeightStore& store, const std::string& prefix);
+  static Result<MoeWeights> Load(WeightStore& store, Backend& backend, const std::string& prefix);
 };
 
 // The experts chosen for one token and their weights, top_k of each.
@@ -37,7 +39,7 @@ void RouteToken(const ModelConfig& config, const float* router_logits, const flo
 
 // out (rows, hidden) = the MoE block applied to x (rows, hidden). Each expert
 // runs once over the rows routed to it.
-void MoeForward(ThreadPool& pool, Workspace& ws, const ModelConfig& config, const MoeWeights& w, const float* x,
-                int64_t rows, float* out);
+void MoeForward(Backend& backend, const ModelConfig& config, const MoeWeights& w, const float* x, int64_t rows,
+                float* out);
 
 }  // namespace fathom
