@@ -19,7 +19,9 @@ constexpr int kWarp = 32;
 constexpr int kTile = 32;          // positions scored together between two block barriers
 constexpr int kMinChunk = 128;     // fewest positions worth a split of their own
 constexpr int kMaxSplits = 64;     // the combine keeps one weight per split in shared memory
-constexpr int kTargetBlocks = 2048;  // enough (row, head, split) blocks to fill any current GPU
+constexpr int kTargetBlocks = 2048;  // enough (row, heads, split) blocks to fill any current GPU
+constexpr int kMaxGroupHeads = 8;    // query heads one block serves from each cache row it reads
+constexpr int kMaxSharedFloats = 11 * 1024;  // dynamic shared memory, under the 48 KiB default with the static arrays
 
 // Row `slot` of cache block `block` in stream s.
 __device__ __forceinline__ const float* CacheRow(const PagedStream& s, int32_t block, int32_t slot) {
@@ -42,101 +44,150 @@ __global__ void WriteKvRowsKernel(BatchLayout b, const float* src, int64_t src_s
   for (int64_t i = threadIdx.x; i < dst.width; i += blockDim.x) out[i] = in[i];
 }
 
-// grid (num_rows, num_heads, splits), blockDim a multiple of 32. Dynamic shared
-// memory: q_a (dim_a) | q_b (dim_b) | acc (v_dim) | scores (kTile) | weights (kTile).
-// Each thread owns the output dims d = threadIdx.x + i * blockDim.x of acc, and
-// keeps its own copy of the running max and sum (every thread computes the same).
-__global__ void SplitAttentionKernel(BatchLayout b, SplitAttentionArgs a, int chunk, float* part_out,
-                                     float* part_max, float* part_sum) {
-  const int r = blockIdx.x, h = blockIdx.y, split = blockIdx.z, splits = gridDim.z;
+// grid (num_rows, num_kv * groups_per_kv, splits), blockDim a multiple of 32.
+// A block takes up to heads_per_block query heads that read one kv head, so
+// every cache row it loads serves all of them (MLA's heads all share the
+// latent). Dynamic shared memory, per head g < heads_per_block: q_a [g] (dim_a) |
+// q_b [g] (dim_b) | acc [g] (v_dim) | scores [g] (kTile) | weights [g] (kTile).
+// Each thread owns the output dims d = threadIdx.x + i * blockDim.x of every
+// head's acc.
+__global__ void SplitAttentionKernel(BatchLayout b, SplitAttentionArgs a, int heads_per_block, int groups_per_kv,
+                                     int chunk, float* part_out, float* part_max, float* part_sum) {
+  const int r = blockIdx.x, split = blockIdx.z, splits = gridDim.z;
+  const int kv = blockIdx.y / groups_per_kv;
+  const int h0 = kv * a.heads_per_kv + (blockIdx.y % groups_per_kv) * heads_per_block;  // first query head
+  const int nh = min(heads_per_block, (kv + 1) * a.heads_per_kv - h0);                  // heads of this block
   const int len = b.positions[r] + 1;
   const int begin = split * chunk;
   const int end = min(len, begin + chunk);
-  const int64_t part = (static_cast<int64_t>(r) * a.num_heads + h) * splits + split;
+  const int64_t part0 = (static_cast<int64_t>(r) * a.num_heads + h0) * splits + split;  // head g's: + g * splits
   if (begin >= end) {
-    if (threadIdx.x == 0) {
-      part_max[part] = -INFINITY;
-      part_sum[part] = 0.0f;
+    for (int g = threadIdx.x; g < nh; g += blockDim.x) {
+      part_max[part0 + g * splits] = -INFINITY;
+      part_sum[part0 + g * splits] = 0.0f;
     }
     return;
   }
 
   extern __shared__ float smem[];
-  float* q_a = smem;                 // (dim_a)
-  float* q_b = q_a + a.dim_a;        // (dim_b)
-  float* acc = q_b + a.dim_b;        // (v_dim): unnormalised output
-  float* scores = acc + a.v_dim;     // (kTile)
-  float* weights = scores + kTile;   // (kTile): exp(score - running max)
+  float* q_a = smem;                                // (heads_per_block, dim_a)
+  float* q_b = q_a + heads_per_block * a.dim_a;     // (heads_per_block, dim_b)
+  float* acc = q_b + heads_per_block * a.dim_b;     // (heads_per_block, v_dim): unnormalised outputs
+  float* scores = acc + heads_per_block * a.v_dim;  // (heads_per_block, kTile)
+  float* weights = scores + heads_per_block * kTile;  // (heads_per_block, kTile): exp(score - head_max)
   __shared__ int32_t tile_block[kTile];  // each tile position's cache block
   __shared__ int32_t tile_slot[kTile];   // and its row within that block
+  __shared__ float head_max[kMaxGroupHeads];      // running maximum per head
+  __shared__ float head_sum[kMaxGroupHeads];      // running sum of exp(score - head_max)
+  __shared__ float head_rescale[kMaxGroupHeads];  // this tile's exp(old max - new max)
 
-  const float* qa_src = a.q_a + r * a.q_a_row_stride + h * a.q_a_head_stride;
-  for (int i = threadIdx.x; i < a.dim_a; i += blockDim.x) q_a[i] = qa_src[i];
-  if (a.dim_b > 0) {
-    const float* qb_src = a.q_b + r * a.q_b_row_stride + h * a.q_b_head_stride;
-    for (int i = threadIdx.x; i < a.dim_b; i += blockDim.x) q_b[i] = qb_src[i];
+  for (int i = threadIdx.x; i < nh * a.dim_a; i += blockDim.x) {
+    const int g = i / a.dim_a, j = i % a.dim_a;
+    q_a[i] = a.q_a[r * a.q_a_row_stride + (h0 + g) * a.q_a_head_stride + j];
   }
-  for (int d = threadIdx.x; d < a.v_dim; d += blockDim.x) acc[d] = 0.0f;
+  for (int i = threadIdx.x; i < nh * a.dim_b; i += blockDim.x) {
+    const int g = i / a.dim_b, j = i % a.dim_b;
+    q_b[i] = a.q_b[r * a.q_b_row_stride + (h0 + g) * a.q_b_head_stride + j];
+  }
+  for (int i = threadIdx.x; i < nh * a.v_dim; i += blockDim.x) acc[i] = 0.0f;
+  for (int g = threadIdx.x; g < nh; g += blockDim.x) {
+    head_max[g] = -INFINITY;
+    head_sum[g] = 0.0f;
+  }
   __syncthreads();
 
-  const int kv = h / a.heads_per_kv;
   const int64_t ka_off = kv * a.k_a_head_stride, kb_off = kv * a.k_b_head_stride, v_off = kv * a.v_head_stride;
   const int32_t* table = b.block_tables + static_cast<int64_t>(b.row_entry[r]) * b.max_blocks;
   const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp, num_warps = blockDim.x / kWarp;
-  float running_max = -INFINITY;
-  float sum = 0.0f;
 
   for (int t0 = begin; t0 < end; t0 += kTile) {
     const int n = min(kTile, end - t0);
-    // One warp scores one position: lanes stride over the head dims.
+    // One warp scores one position for every head: lanes stride over the dims.
     for (int i = warp; i < n; i += num_warps) {
       const int p = t0 + i;
       const int32_t block = table[p / b.block_size];
       const int32_t slot = p % b.block_size;
+      float dot[kMaxGroupHeads] = {};
       const float* ka = CacheRow(a.k_a, block, slot) + ka_off;
-      float dot = 0.0f;
-      for (int j = lane; j < a.dim_a; j += kWarp) dot += q_a[j] * ka[j];
+      for (int j = lane; j < a.dim_a; j += kWarp) {
+        const float k = ka[j];
+#pragma unroll
+        for (int g = 0; g < kMaxGroupHeads; ++g) {
+          if (g < nh) dot[g] += q_a[g * a.dim_a + j] * k;
+        }
+      }
       if (a.dim_b > 0) {
         const float* kb = CacheRow(a.k_b, block, slot) + kb_off;
-        for (int j = lane; j < a.dim_b; j += kWarp) dot += q_b[j] * kb[j];
+        for (int j = lane; j < a.dim_b; j += kWarp) {
+          const float k = kb[j];
+#pragma unroll
+          for (int g = 0; g < kMaxGroupHeads; ++g) {
+            if (g < nh) dot[g] += q_b[g * a.dim_b + j] * k;
+          }
+        }
       }
-      dot = WarpSum(dot);
+#pragma unroll
+      for (int g = 0; g < kMaxGroupHeads; ++g) {
+        if (g < nh) dot[g] = WarpSum(dot[g]);  // nh is the same for the whole block
+      }
       if (lane == 0) {
-        scores[i] = dot * a.scale;
+#pragma unroll
+        for (int g = 0; g < kMaxGroupHeads; ++g) {
+          if (g < nh) scores[g * kTile + i] = dot[g] * a.scale;
+        }
         tile_block[i] = block;
         tile_slot[i] = slot;
       }
     }
     __syncthreads();
 
-    float tile_max = -INFINITY;
-    for (int i = 0; i < n; ++i) tile_max = fmaxf(tile_max, scores[i]);
-    const float new_max = fmaxf(running_max, tile_max);
-    // What was accumulated under the old maximum shrinks by exp(old - new); an
-    // old maximum of -inf means nothing was accumulated.
-    const float rescale = running_max == -INFINITY ? 0.0f : expf(running_max - new_max);
-    for (int i = threadIdx.x; i < n; i += blockDim.x) {
-      weights[i] = new_max == -INFINITY ? 0.0f : expf(scores[i] - new_max);
+    // What was accumulated under a head's old maximum shrinks by exp(old - new);
+    // an old maximum of -inf means nothing was accumulated.
+    for (int g = threadIdx.x; g < nh; g += blockDim.x) {
+      float tile_max = -INFINITY;
+      for (int i = 0; i < n; ++i) tile_max = fmaxf(tile_max, scores[g * kTile + i]);
+      const float new_max = fmaxf(head_max[g], tile_max);
+      head_rescale[g] = head_max[g] == -INFINITY ? 0.0f : expf(head_max[g] - new_max);
+      head_max[g] = new_max;
+    }
+    __syncthreads();
+    for (int k = threadIdx.x; k < nh * n; k += blockDim.x) {
+      const int g = k / n, i = k % n;
+      weights[g * kTile + i] = head_max[g] == -INFINITY ? 0.0f : expf(scores[g * kTile + i] - head_max[g]);
     }
     __syncthreads();
 
-    float tile_sum = 0.0f;
-    for (int i = 0; i < n; ++i) tile_sum += weights[i];
-    sum = sum * rescale + tile_sum;
-    running_max = new_max;
-    for (int d = threadIdx.x; d < a.v_dim; d += blockDim.x) {
-      float o = acc[d] * rescale;
-      for (int i = 0; i < n; ++i) o += weights[i] * CacheRow(a.v, tile_block[i], tile_slot[i])[v_off + d];
-      acc[d] = o;
+    for (int g = threadIdx.x; g < nh; g += blockDim.x) {
+      float tile_sum = 0.0f;
+      for (int i = 0; i < n; ++i) tile_sum += weights[g * kTile + i];
+      head_sum[g] = head_sum[g] * head_rescale[g] + tile_sum;
     }
-    __syncthreads();  // before the next tile overwrites scores, weights and the tile's rows
+    for (int d = threadIdx.x; d < a.v_dim; d += blockDim.x) {
+      float o[kMaxGroupHeads];
+#pragma unroll
+      for (int g = 0; g < kMaxGroupHeads; ++g) o[g] = g < nh ? acc[g * a.v_dim + d] * head_rescale[g] : 0.0f;
+      for (int i = 0; i < n; ++i) {
+        const float v = CacheRow(a.v, tile_block[i], tile_slot[i])[v_off + d];
+#pragma unroll
+        for (int g = 0; g < kMaxGroupHeads; ++g) {
+          if (g < nh) o[g] += weights[g * kTile + i] * v;
+        }
+      }
+#pragma unroll
+      for (int g = 0; g < kMaxGroupHeads; ++g) {
+        if (g < nh) acc[g * a.v_dim + d] = o[g];
+      }
+    }
+    __syncthreads();  // before the next tile overwrites scores, weights, the tile's rows and the rescales
   }
 
-  float* out = part_out + part * a.v_dim;
-  for (int d = threadIdx.x; d < a.v_dim; d += blockDim.x) out[d] = acc[d];
-  if (threadIdx.x == 0) {
-    part_max[part] = running_max;
-    part_sum[part] = sum;
+  for (int i = threadIdx.x; i < nh * a.v_dim; i += blockDim.x) {
+    const int g = i / a.v_dim, d = i % a.v_dim;
+    part_out[(part0 + g * splits) * a.v_dim + d] = acc[i];
+  }
+  for (int g = threadIdx.x; g < nh; g += blockDim.x) {
+    part_max[part0 + g * splits] = head_max[g];
+    part_sum[part0 + g * splits] = head_sum[g];
   }
 }
 
@@ -172,56 +223,35 @@ __global__ void CombineSplitsKernel(int num_heads, int v_dim, const float* part_
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// Positions one split covers; splits * chunk >= max_blocks * block_size.
-int SplitChunk(const BatchLayout& b, int splits) {
-  const int64_t max_pos = static_cast<int64_t>(b.max_blocks) * b.block_size;
-  return static_cast<int>(std::max<int64_t>(1, CeilDiv(max_pos, splits)));
-}
+// How the split kernel's grid covers a batch; a function of the shape alone.
+struct SplitGeometry {
+  int heads_per_block = 1;  // query heads of one kv head a block serves
+  int groups_per_kv = 1;    // blocks per kv head: ceil(heads_per_kv / heads_per_block)
+  int num_kv = 1;           // kv heads
+  int splits = 1;
+  int chunk = 1;            // positions per split; splits * chunk >= max_blocks * block_size
+};
 
-}  // namespace
-
-int SplitAttentionNumSplits(const BatchLayout& b, int num_heads) {
+SplitGeometry Geometry(const BatchLayout& b, const SplitAttentionArgs& a) {
+  SplitGeometry g;
+  const int heads_per_kv = std::max(a.heads_per_kv, 1);
+  const int per_head = a.dim_a + a.dim_b + a.v_dim + 2 * kTile;  // shared floats one head takes
+  g.heads_per_block = std::max(1, std::min({kMaxGroupHeads, heads_per_kv, kMaxSharedFloats / per_head}));
+  g.groups_per_kv = static_cast<int>(CeilDiv(heads_per_kv, g.heads_per_block));
+  g.num_kv = std::max(a.num_heads / heads_per_kv, 1);
   const int64_t max_pos = static_cast<int64_t>(b.max_blocks) * b.block_size;
-  const int64_t row_heads = std::max<int64_t>(1, static_cast<int64_t>(b.num_rows) * num_heads);
-  int64_t splits = CeilDiv(kTargetBlocks, row_heads);             // enough blocks to fill the GPU
+  const int64_t row_blocks = std::max<int64_t>(1, static_cast<int64_t>(b.num_rows) * g.num_kv * g.groups_per_kv);
+  int64_t splits = CeilDiv(kTargetBlocks, row_blocks);              // enough blocks to fill the GPU
   splits = std::min<int64_t>(splits, CeilDiv(max_pos, kMinChunk));  // but no tiny chunks
   splits = std::min<int64_t>(splits, kMaxSplits);
-  return static_cast<int>(std::max<int64_t>(splits, 1));
+  g.splits = static_cast<int>(std::max<int64_t>(splits, 1));
+  g.chunk = static_cast<int>(std::max<int64_t>(1, CeilDiv(max_pos, g.splits)));
+  return g;
 }
 
-int64_t SplitAttentionScratchFloats(const BatchLayout& b, int num_heads, int v_dim) {
-  const int64_t parts = static_cast<int64_t>(b.num_rows) * num_heads * SplitAttentionNumSplits(b, num_heads);
-  return parts * v_dim + 2 * parts;
-}
-
-void LaunchSplitAttention(const BatchLayout& b, const SplitAttentionArgs& a, float* out, float* scratch,
-                          cudaStream_t stream) {
-  if (b.num_rows <= 0 || a.num_heads <= 0 || a.v_dim <= 0) return;
-  const int splits = SplitAttentionNumSplits(b, a.num_heads);
-  const int64_t parts = static_cast<int64_t>(b.num_rows) * a.num_heads * splits;
-  float* part_out = scratch;                     // (num_rows, num_heads, splits, v_dim)
-  float* part_max = part_out + parts * a.v_dim;  // (num_rows, num_heads, splits)
-  float* part_sum = part_max + parts;            // (num_rows, num_heads, splits)
-  const int threads = a.v_dim > 256 ? 256 : 128;
-  const size_t shared = sizeof(float) * (static_cast<size_t>(a.dim_a) + a.dim_b + a.v_dim + 2 * kTile);
-  SplitAttentionKernel<<<dim3(b.num_rows, a.num_heads, splits), threads, shared, stream>>>(
-      b, a, SplitChunk(b, splits), part_out, part_max, part_sum);
-  CombineSplitsKernel<<<dim3(b.num_rows, a.num_heads), 128, 0, stream>>>(a.num_heads, a.v_dim, part_out, part_max,
-                                                                           part_sum, splits, out);
-}
-
-void LaunchWriteKvRows(const BatchLayout& b, const float* src, int64_t src_stride, PagedStream dst,
-                       cudaStream_t stream) {
-  if (b.num_rows <= 0 || dst.width <= 0) return;
-  WriteKvRowsKernel<<<b.num_rows, 128, 0, stream>>>(b, src, src_stride, dst);
-}
-
-int64_t PagedAttentionScratchFloats(const BatchLayout& b, const AttentionDims& d) {
-  return SplitAttentionScratchFloats(b, d.num_heads, d.v_head_dim);
-}
-
-void LaunchPagedAttention(const BatchLayout& b, const AttentionDims& d, const float* q, PagedStream k, PagedStream v,
-                          float* out, float* scratch, cudaStream_t stream) {
+// Grouped-query attention as split attention: query head h against kv head
+// h / heads_per_kv of the k and v rows.
+SplitAttentionArgs PagedAttentionArgs(const AttentionDims& d, const float* q, PagedStream k, PagedStream v) {
   SplitAttentionArgs a;
   a.num_heads = d.num_heads;
   a.heads_per_kv = d.num_kv_heads > 0 ? d.num_heads / d.num_kv_heads : 1;
@@ -235,7 +265,48 @@ void LaunchPagedAttention(const BatchLayout& b, const AttentionDims& d, const fl
   a.v = v;
   a.v_head_stride = d.v_head_dim;
   a.v_dim = d.v_head_dim;
-  LaunchSplitAttention(b, a, out, scratch, stream);
+  return a;
+}
+
+}  // namespace
+
+int SplitAttentionNumSplits(const BatchLayout& b, const SplitAttentionArgs& a) { return Geometry(b, a).splits; }
+
+int64_t SplitAttentionScratchFloats(const BatchLayout& b, const SplitAttentionArgs& a) {
+  const int64_t parts = static_cast<int64_t>(b.num_rows) * a.num_heads * Geometry(b, a).splits;
+  return parts * a.v_dim + 2 * parts;
+}
+
+void LaunchSplitAttention(const BatchLayout& b, const SplitAttentionArgs& a, float* out, float* scratch,
+                          cudaStream_t stream) {
+  if (b.num_rows <= 0 || a.num_heads <= 0 || a.v_dim <= 0) return;
+  const SplitGeometry g = Geometry(b, a);
+  const int64_t parts = static_cast<int64_t>(b.num_rows) * a.num_heads * g.splits;
+  float* part_out = scratch;                     // (num_rows, num_heads, splits, v_dim)
+  float* part_max = part_out + parts * a.v_dim;  // (num_rows, num_heads, splits)
+  float* part_sum = part_max + parts;            // (num_rows, num_heads, splits)
+  const int threads = a.v_dim > 256 ? 256 : 128;
+  const size_t shared =
+      sizeof(float) * g.heads_per_block * (static_cast<size_t>(a.dim_a) + a.dim_b + a.v_dim + 2 * kTile);
+  SplitAttentionKernel<<<dim3(b.num_rows, g.num_kv * g.groups_per_kv, g.splits), threads, shared, stream>>>(
+      b, a, g.heads_per_block, g.groups_per_kv, g.chunk, part_out, part_max, part_sum);
+  CombineSplitsKernel<<<dim3(b.num_rows, a.num_heads), 128, 0, stream>>>(a.num_heads, a.v_dim, part_out, part_max,
+                                                                           part_sum, g.splits, out);
+}
+
+void LaunchWriteKvRows(const BatchLayout& b, const float* src, int64_t src_stride, PagedStream dst,
+                       cudaStream_t stream) {
+  if (b.num_rows <= 0 || dst.width <= 0) return;
+  WriteKvRowsKernel<<<b.num_rows, 128, 0, stream>>>(b, src, src_stride, dst);
+}
+
+int64_t PagedAttentionScratchFloats(const BatchLayout& b, const AttentionDims& d) {
+  return SplitAttentionScratchFloats(b, PagedAttentionArgs(d, nullptr, PagedStream(), PagedStream()));
+}
+
+void LaunchPagedAttention(const BatchLayout& b, const AttentionDims& d, const float* q, PagedStream k, PagedStream v,
+                          float* out, float* scratch, cudaStream_t stream) {
+  LaunchSplitAttention(b, PagedAttentionArgs(d, q, k, v), out, scratch, stream);
 }
 
 }  // namespace fathom::cuda

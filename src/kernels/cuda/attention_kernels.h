@@ -114,12 +114,13 @@ struct SplitAttentionArgs {
   int v_dim = 0;
 };
 
-// How many chunks each (row, head) is split into for this batch shape.
-int SplitAttentionNumSplits(const BatchLayout& b, int num_heads);
+// How many chunks each (row, head) is split into for this batch shape (a's
+// pointers are not read).
+int SplitAttentionNumSplits(const BatchLayout& b, const SplitAttentionArgs& a);
 
 // Floats of scratch LaunchSplitAttention needs: partial outputs (num_rows,
 // num_heads, splits, v_dim), then maxima and sums (num_rows, num_heads, splits).
-int64_t SplitAttentionScratchFloats(const BatchLayout& b, int num_heads, int v_dim);
+int64_t SplitAttentionScratchFloats(const BatchLayout& b, const SplitAttentionArgs& a);
 
 // out (num_rows, num_heads, v_dim) = causal attention as SplitAttentionArgs
 // describes, over each row's positions [0, positions[r]].

@@ -119,7 +119,7 @@ SplitAttentionArgs LatentAttentionArgs(const MlaDims& d, const float* q, const f
   a.q_a_head_stride = d.kv_lora_rank;
   a.dim_a = d.kv_lora_rank;
   a.k_a = latent;
-  a.q_b = q + d.nope_dim;
+  a.q_b = q == nullptr ? nullptr : q + d.nope_dim;  // null when only the shape is wanted
   a.q_b_row_stride = static_cast<int64_t>(d.num_heads) * (d.nope_dim + d.rope_dim);
   a.q_b_head_stride = d.nope_dim + d.rope_dim;
   a.dim_b = d.rope_dim;
@@ -140,7 +140,7 @@ void LaunchMlaWriteCache(const BatchLayout& b, const MlaDims& d, const float* kv
 
 int64_t MlaScratchFloats(const BatchLayout& b, const MlaDims& d) {
   const int64_t latent_rows = static_cast<int64_t>(b.num_rows) * d.num_heads * d.kv_lora_rank;
-  return 2 * latent_rows + SplitAttentionScratchFloats(b, d.num_heads, d.kv_lora_rank);
+  return 2 * latent_rows + SplitAttentionScratchFloats(b, LatentAttentionArgs(d, nullptr, nullptr, {}, {}));
 }
 
 void LaunchMlaAttention(const BatchLayout& b, const MlaDims& d, const float* q, const float* kv_b, PagedStream latent,
