@@ -1,8 +1,10 @@
 // The split ("flash decoding") attention kernels behind attention_kernels.h, and
-// the paged K/V writes. One block handles one (row, head, split): it walks its
-// chunk of cached positions a tile at a time with an online softmax in float32
-// and leaves the unnormalised output with its running maximum and sum in
-// scratch; a combine kernel then rescales the partials to a common maximum.
+// the paged K/V writes. One block handles one row, one split of its positions
+// and up to kMaxGroupHeads query heads that share a kv head: it walks its chunk
+// of cached positions a tile at a time with an online softmax in float32 per
+// head and leaves each head's unnormalised output with its running maximum and
+// sum in scratch; a combine kernel then rescales the partials to a common
+// maximum.
 //
 // Non-obvious rule: a row's partials may be empty (its chunk starts past its
 // length, or every score was -inf): they carry max -inf and the combine skips

@@ -8,7 +8,7 @@
 // decoding"): each (row, head) is cut into SplitAttentionNumSplits chunks that
 // separate blocks reduce to partial (max, sum, output) in scratch, and a combine
 // kernel merges them. The split count depends only on num_rows, max_blocks,
-// block_size and the head count, never on max_len, so a CUDA graph captured for
+// block_size and the dims, never on max_len, so a CUDA graph captured for
 // one decode shape stays valid for every later step: chunks past a row's length
 // leave empty partials (max -inf, sum 0) that the combine skips.
 #pragma once
