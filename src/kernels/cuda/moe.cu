@@ -19,6 +19,7 @@ constexpr int kRouteThreads = 256;
 constexpr int kRouteWarps = kRouteThreads / kWarp;
 constexpr int kMaxExperts = 512;
 constexpr int kMaxGroups = 64;
+constexpr int kMaxTopK = 16;
 constexpr int kSortThreads = 256;
 constexpr int kRowThreads = 256;
 
@@ -62,7 +63,7 @@ __global__ void MoeRouteKernel(MoeRouting c, const float* logits, const float* b
   __shared__ double reduce_d[kRouteWarps];
   __shared__ float best_v[kRouteWarps];
   __shared__ int best_i[kRouteWarps];
-  __shared__ int32_t top[16];
+  __shared__ int32_t top[kMaxTopK];
 
   const float* x = logits + static_cast<int64_t>(row) * n;
   if (c.scoring == MoeScoring::kSigmoid) {
@@ -243,7 +244,13 @@ __global__ void ScatterAddRowsKernel(const float* y, const int32_t* rows, const 
 void LaunchMoeRoute(const MoeRouting& r, const float* logits, int rows, const float* bias, int32_t* ids,
                     float* weights, cudaStream_t stream) {
   if (rows <= 0 || r.top_k <= 0) return;
-  MoeRouteKernel<<<rows, kRouteThreads, 0, stream>>>(r, logits, bias, ids, weights);
+  const bool grouped = r.method != MoeTopk::kGreedy;
+  const bool supported = r.n_routed_experts > 0 && r.n_routed_experts <= kMaxExperts && r.top_k <= kMaxTopK &&
+                         (!grouped || (r.n_group >= 1 && r.n_group <= kMaxGroups && r.topk_group <= r.n_group));
+  // An unsupported shape launches an empty grid, so the caller's
+  // cudaGetLastError reports it (cudaErrorInvalidConfiguration) instead of the
+  // kernel overrunning its shared arrays.
+  MoeRouteKernel<<<supported ? rows : 0, kRouteThreads, 0, stream>>>(r, logits, bias, ids, weights);
 }
 
 void LaunchMoeSortByExpert(const int32_t* ids, const float* weights, int rows, int top_k, int n_experts,

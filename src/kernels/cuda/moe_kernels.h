@@ -33,7 +33,8 @@ struct MoeRouting {
 // For each of `rows` rows of logits (rows, n_routed_experts): ids (rows, top_k),
 // best first, and weights (rows, top_k) exactly as RouteToken. bias
 // (n_routed_experts) is the noaux_tc correction bias, null for other methods.
-// One block per row.
+// One block per row. A shape beyond MoeRouting's limits fails the launch
+// (cudaErrorInvalidConfiguration) rather than computing anything.
 void LaunchMoeRoute(const MoeRouting& r, const float* logits, int rows, const float* bias, int32_t* ids,
                     float* weights, cudaStream_t stream);
 
