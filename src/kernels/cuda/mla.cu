@@ -19,7 +19,7 @@ namespace fathom::cuda {
 namespace {
 
 constexpr int kWarp = 32;
-constexpr int kRowsPerBlock = 4;  // rows sharing one read of a head's W_UK / W_UV
+constexpr int kRowsPerBlock = 16;  // rows sharing one read of a head's W_UK / W_UV
 constexpr int kThreads = 256;
 
 // grid (num_rows), kThreads threads: latent = RmsNorm(kv_a[r, :R]) * norm and
