@@ -4,7 +4,7 @@
 // float32 results within 1e-4 of the CPU); float16 / bfloat16 weights through
 // cublasGemmEx with the activations rounded to the weight's type and float32
 // accumulation and output. GGUF Q8_0 / Q4_0 weights stay in their blocks: up to
-// kMaxGemvRows rows use fathom's GEMV (reads each block once), larger batches
+// 32 rows use fathom's GEMV (one pass over the blocks per 8 rows), larger batches
 // widen kDequantTileBytes of weight rows at a time to bfloat16 and use cuBLAS,
 // since a prefill is compute-bound and a bounded tile keeps the extra memory
 // small even for a 150k-row LM head. Other block formats are widened to bfloat16
@@ -65,6 +65,7 @@ constexpr int64_t kMiB = 1024 * 1024;
 constexpr int64_t kCublasWorkspaceBytes = 32 * kMiB;
 constexpr int64_t kDequantTileBytes = 64 * kMiB;     // bf16 weight rows widened per cuBLAS call
 constexpr int64_t kUploadChunkElems = 16 * kMiB;     // host floats per widening step at upload
+constexpr int64_t kMaxGemvPasses = 4;                // quantised products up to 4 * kMaxGemvRows rows use the GEMV
 
 Status CudaStatus(cudaError_t err, const char* call) {
   if (err == cudaSuccess) return Status::Ok();
@@ -391,8 +392,10 @@ class CudaBackend final : public Backend {
   }
 
   Result<std::unique_ptr<BackendMatrix>> UploadWidenedToBf16(const Tensor& w);
-  // y (rows, n) = x (rows, k) w^T with w (n, k) of 16-bit `type` in device memory.
-  void Gemm16(const float* x, int64_t rows, const void* w, cudaDataType type, int64_t n, int64_t k, float* y,
+  // x (n) rounded to the 16-bit `type` in act16_; null after recording an error.
+  const uint16_t* ActivationsTo16(const float* x, int64_t n, cudaDataType type);
+  // y (rows, n; row stride ldy) = x16 (rows, k) w^T with w (n, k), both of 16-bit `type`.
+  void Gemm16(const uint16_t* x16, int64_t rows, const void* w, cudaDataType type, int64_t n, int64_t k, float* y,
               int64_t ldy);
   void ClearGraphs();
   GraphKey CurrentKey() const;
@@ -450,7 +453,8 @@ Result<std::unique_ptr<BackendMatrix>> CudaBackend::UploadWidenedToBf16(const Te
   const int64_t rows = w.dim(0), cols = w.dim(1);
   FATHOM_ASSIGN_OR_RETURN(const int64_t row_bytes, DTypeByteSize(dtype, cols));
   FATHOM_ASSIGN_OR_RETURN(auto buffer, Allocate(rows * cols * 2));
-  const int64_t chunk_rows = std::max<int64_t>(1, std::min<int64_t>(rows, kUploadChunkElems / std::max<int64_t>(cols, 1)));
+  const int64_t chunk_rows =
+      std::max<int64_t>(1, std::min<int64_t>(rows, kUploadChunkElems / std::max<int64_t>(cols, 1)));
   std::vector<float> widened(static_cast<size_t>(chunk_rows * cols));     // (chunk_rows, cols)
   std::vector<uint16_t> narrowed(static_cast<size_t>(chunk_rows * cols));  // (chunk_rows, cols) bf16 bits
   const auto* src = static_cast<const uint8_t*>(w.data());
@@ -531,7 +535,9 @@ Status CudaBackend::BeginForward(const ForwardContext& ctx, std::span<const floa
     std::fill(row + table.size(), row + max_blocks, 0);
   }
   words[off_row_begin + num_entries] = static_cast<int32_t>(ctx.row_begin[static_cast<size_t>(num_entries)]);
-  for (int64_t i = 0; i < num_logits; ++i) words[off_logits + i] = static_cast<int32_t>(ctx.logits_rows[static_cast<size_t>(i)]);
+  for (int64_t i = 0; i < num_logits; ++i) {
+    words[off_logits + i] = static_cast<int32_t>(ctx.logits_rows[static_cast<size_t>(i)]);
+  }
   for (int64_t i = off_logits + num_logits; i < off_rope; ++i) words[i] = 0;
   if (!rope_rows.empty()) std::memcpy(words + off_rope, rope_rows.data(), rope_rows.size_bytes());
   FATHOM_RETURN_IF_ERROR(CudaStatus(cudaMemcpyAsync(meta_->data(), staging_.data(), static_cast<size_t>(total_bytes),
@@ -561,7 +567,6 @@ Status CudaBackend::BeginForward(const ForwardContext& ctx, std::span<const floa
   // The pool is the caches' (KvCache only hands out a const view); the kernels write rows into it.
   pool_ = const_cast<KvBlockPool*>(pool);
   is_decode_ = max_new == 1 && num_rows == num_entries;
-  status_ = Status::Ok();
   return Status::Ok();
 }
 
@@ -656,17 +661,20 @@ void CudaBackend::CaptureAndLaunch(const GraphKey& key, const std::function<void
 
 // ---------------------------------------------------------------- ops
 
-void CudaBackend::Gemm16(const float* x, int64_t rows, const void* w, cudaDataType type, int64_t n, int64_t k,
-                         float* y, int64_t ldy) {
-  // x arrives as float32; cuBLAS wants both inputs in one type, so x is rounded to w's.
-  auto* x16 = static_cast<uint16_t*>(Scratch(act16_, rows * k * 2, "cuda MatMul activations"));
-  if (x16 == nullptr) return;
+const uint16_t* CudaBackend::ActivationsTo16(const float* x, int64_t n, cudaDataType type) {
+  auto* x16 = static_cast<uint16_t*>(Scratch(act16_, n * 2, "cuda MatMul activations"));
+  if (x16 == nullptr) return nullptr;
   if (type == CUDA_R_16F) {
-    cuda::LaunchF32ToF16(x, rows * k, x16, stream_);
+    cuda::LaunchF32ToF16(x, n, x16, stream_);
   } else {
-    cuda::LaunchF32ToBf16(x, rows * k, x16, stream_);
+    cuda::LaunchF32ToBf16(x, n, x16, stream_);
   }
-  CheckLaunch("LaunchF32To16");
+  CheckLaunch(type == CUDA_R_16F ? "LaunchF32ToF16" : "LaunchF32ToBf16");
+  return x16;
+}
+
+void CudaBackend::Gemm16(const uint16_t* x16, int64_t rows, const void* w, cudaDataType type, int64_t n, int64_t k,
+                         float* y, int64_t ldy) {
   const float alpha = 1.0f, beta = 0.0f;
   // Column-major view: y^T (n, rows) = w (k, n)^T x^T (k, rows).
   CheckCublas(cublasGemmEx(cublas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(rows),
@@ -678,7 +686,7 @@ void CudaBackend::Gemm16(const float* x, int64_t rows, const void* w, cudaDataTy
 void CudaBackend::MatMul(const float* x, int64_t rows, const BackendMatrix& w, const DeviceVector* bias, float* y) {
   const auto& m = static_cast<const CudaMatrix&>(w);
   const int64_t n = m.rows(), k = m.cols();
-  if (rows <= 0 || n <= 0) return;
+  if (rows <= 0 || n <= 0 || k <= 0) return;
   if (rows > INT32_MAX || n > INT32_MAX || k > INT32_MAX || rows * k > INT64_MAX / 2) {
     Record(InvalidArgument("cuda MatMul: sizes past cuBLAS's int range"));
     return;
@@ -693,28 +701,38 @@ void CudaBackend::MatMul(const float* x, int64_t rows, const BackendMatrix& w, c
       break;
     }
     case WeightFormat::kF16:
-      Gemm16(x, rows, m.data(), CUDA_R_16F, n, k, y, n);
+    case WeightFormat::kBF16: {
+      // cuBLAS wants both inputs in one type, so x is rounded to w's.
+      const cudaDataType type = m.format() == WeightFormat::kF16 ? CUDA_R_16F : CUDA_R_16BF;
+      const uint16_t* x16 = ActivationsTo16(x, rows * k, type);
+      if (x16 == nullptr) return;
+      Gemm16(x16, rows, m.data(), type, n, k, y, n);
       break;
-    case WeightFormat::kBF16:
-      Gemm16(x, rows, m.data(), CUDA_R_16BF, n, k, y, n);
-      break;
+    }
     case WeightFormat::kQ8_0:
     case WeightFormat::kQ4_0: {
-      if (rows <= cuda::kMaxGemvRows) {
-        cuda::LaunchQuantGemv(m.format(), m.data(), n, k, x, static_cast<int>(rows), y, stream_);
-        CheckLaunch("LaunchQuantGemv");
+      if (rows <= kMaxGemvPasses * cuda::kMaxGemvRows) {
+        // Each GEMV pass reads the blocks once (~1.1 bytes a weight); widening
+        // to bf16 would move ~5 bytes a weight, so a few passes are cheaper.
+        for (int64_t r0 = 0; r0 < rows; r0 += cuda::kMaxGemvRows) {
+          const int64_t mr = std::min<int64_t>(cuda::kMaxGemvRows, rows - r0);
+          cuda::LaunchQuantGemv(m.format(), m.data(), n, k, x + r0 * k, static_cast<int>(mr), y + r0 * n, stream_);
+          CheckLaunch("LaunchQuantGemv");
+        }
         break;
       }
       // Widen a tile of weight rows to bf16 at a time and let cuBLAS multiply it
       // into the matching columns of y.
-      const int64_t tile_rows = std::max<int64_t>(1, std::min<int64_t>(n, kDequantTileBytes / (2 * std::max<int64_t>(k, 1))));
+      const uint16_t* x16 = ActivationsTo16(x, rows * k, CUDA_R_16BF);
+      if (x16 == nullptr) return;
+      const int64_t tile_rows = std::max<int64_t>(1, std::min<int64_t>(n, kDequantTileBytes / (2 * k)));
       auto* tile = static_cast<uint16_t*>(Scratch(dequant_tile_, tile_rows * k * 2, "cuda MatMul dequantised tile"));
       if (tile == nullptr) return;
       for (int64_t n0 = 0; n0 < n; n0 += tile_rows) {
         const int64_t tn = std::min(tile_rows, n - n0);
         cuda::LaunchDequantizeRowsToBf16(m.format(), m.data(), n0, tn, k, tile, stream_);
         CheckLaunch("LaunchDequantizeRowsToBf16");
-        Gemm16(x, rows, tile, CUDA_R_16BF, tn, k, y + n0, n);
+        Gemm16(x16, rows, tile, CUDA_R_16BF, tn, k, y + n0, n);
       }
       break;
     }

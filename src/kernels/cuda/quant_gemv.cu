@@ -87,9 +87,11 @@ void LaunchQuantGemv(WeightFormat format, const void* w, int64_t n, int64_t k, c
   const int64_t blocks = (n * 32 + kGemvThreads - 1) / kGemvThreads;
   const auto* bytes = static_cast<const uint8_t*>(w);
   if (format == WeightFormat::kQ8_0) {
-    QuantGemvKernel<WeightFormat::kQ8_0><<<static_cast<unsigned>(blocks), kGemvThreads, 0, stream>>>(bytes, n, k, x, m, y);
+    QuantGemvKernel<WeightFormat::kQ8_0><<<static_cast<unsigned>(blocks), kGemvThreads, 0, stream>>>(bytes, n, k, x,
+                                                                                                     m, y);
   } else {
-    QuantGemvKernel<WeightFormat::kQ4_0><<<static_cast<unsigned>(blocks), kGemvThreads, 0, stream>>>(bytes, n, k, x, m, y);
+    QuantGemvKernel<WeightFormat::kQ4_0><<<static_cast<unsigned>(blocks), kGemvThreads, 0, stream>>>(bytes, n, k, x,
+                                                                                                     m, y);
   }
 }
 
