@@ -126,17 +126,21 @@ class CudaMatrix final : public BackendMatrix {
 };
 
 // What a captured decode graph depends on besides the weights: the shape, the
-// metadata buffer's address, the KV pool and the workspace's buffers.
+// metadata buffer's address, where the KV pool's layers sit (a pool freed and
+// made again may reuse the address with another size) and the workspace's
+// buffers. Backend-private scratch is not in it: moving any clears every graph.
 struct GraphKey {
   int32_t num_rows, num_entries, max_blocks, block_size, rot_dim, num_logits;
   const void* meta;
-  const void* pool;
+  const void* pool_data;
+  int64_t pool_blocks;
   uint64_t workspace_generation;
 
   bool operator<(const GraphKey& o) const {
-    return std::tie(num_rows, num_entries, max_blocks, block_size, rot_dim, num_logits, meta, pool,
+    return std::tie(num_rows, num_entries, max_blocks, block_size, rot_dim, num_logits, meta, pool_data, pool_blocks,
                     workspace_generation) < std::tie(o.num_rows, o.num_entries, o.max_blocks, o.block_size, o.rot_dim,
-                                                     o.num_logits, o.meta, o.pool, o.workspace_generation);
+                                                     o.num_logits, o.meta, o.pool_data, o.pool_blocks,
+                                                     o.workspace_generation);
   }
 };
 
@@ -511,6 +515,7 @@ Status CudaBackend::BeginForward(const ForwardContext& ctx, std::span<const floa
   if (meta_ == nullptr || meta_->num_bytes() < total_bytes) {
     meta_.reset();
     FATHOM_ASSIGN_OR_RETURN(meta_, Allocate(std::max<int64_t>(total_bytes * 3 / 2, 4096)));
+    graphs_stale_ = true;
   }
 
   auto* words = static_cast<int32_t*>(staging_.data());
@@ -571,8 +576,16 @@ Status CudaBackend::BeginForward(const ForwardContext& ctx, std::span<const floa
 }
 
 GraphKey CudaBackend::CurrentKey() const {
-  return GraphKey{layout_.num_rows, layout_.num_entries, layout_.max_blocks, layout_.block_size, layout_.rot_dim,
-                  layout_.num_logits, meta_ != nullptr ? meta_->data() : nullptr, pool_, workspace_.generation()};
+  return GraphKey{layout_.num_rows,
+                  layout_.num_entries,
+                  layout_.max_blocks,
+                  layout_.block_size,
+                  layout_.rot_dim,
+                  layout_.num_logits,
+                  meta_ != nullptr ? meta_->data() : nullptr,
+                  pool_ != nullptr ? pool_->first(0) : nullptr,
+                  pool_ != nullptr ? pool_->num_blocks() : 0,
+                  workspace_.generation()};
 }
 
 void CudaBackend::ClearGraphs() {
