@@ -65,6 +65,7 @@ constexpr int64_t kMiB = 1024 * 1024;
 constexpr int64_t kCublasWorkspaceBytes = 32 * kMiB;
 constexpr int64_t kDequantTileBytes = 64 * kMiB;     // bf16 weight rows widened per cuBLAS call
 constexpr int64_t kUploadChunkElems = 16 * kMiB;     // host floats per widening step at upload
+constexpr size_t kMaxGraphs = 256;                   // captured decode shapes kept at once
 constexpr int64_t kMaxGemvPasses = 4;                // quantised products up to 4 * kMaxGemvRows rows use the GEMV
 
 Status CudaStatus(cudaError_t err, const char* call) {
@@ -445,6 +446,7 @@ class CudaBackend final : public Backend {
   std::vector<cuda::MlaDims> step_mla_;
   std::map<GraphKey, CapturedStep> graphs_;
   std::set<GraphKey> warmed_;  // shapes run eagerly once with their buffers grown
+  uint64_t graphs_workspace_generation_ = 0;  // the workspace generation graphs_ were captured at
 };
 
 // ---------------------------------------------------------------- weights
@@ -611,7 +613,13 @@ void CudaBackend::RunStep(const std::function<void()>& body) {
     body();
     return;
   }
-  if (graphs_stale_) ClearGraphs();
+  // Graphs of an older workspace point at freed buffers; too many shapes, and the
+  // oldest are likely dead (a batch size long gone): start over.
+  if (graphs_stale_ || workspace_.generation() != graphs_workspace_generation_ ||
+      graphs_.size() >= kMaxGraphs) {
+    ClearGraphs();
+    graphs_workspace_generation_ = workspace_.generation();
+  }
   const GraphKey key = CurrentKey();
   if (auto it = graphs_.find(key); it != graphs_.end()) {
     if (ScratchFitsForReplay(it->second)) {
@@ -629,7 +637,10 @@ void CudaBackend::RunStep(const std::function<void()>& body) {
       capture_disabled_ = true;  // an op needs the host mid-step (MoE): this model cannot be captured
       return;
     }
-    if (graphs_stale_) ClearGraphs();
+    if (graphs_stale_ || workspace_.generation() != graphs_workspace_generation_) {
+      ClearGraphs();
+      graphs_workspace_generation_ = workspace_.generation();
+    }
     warmed_.insert(CurrentKey());
     return;
   }

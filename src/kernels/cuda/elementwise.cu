@@ -62,16 +62,16 @@ __global__ void AddKernel(float* y, const float* x, int64_t n) {
 
 __global__ void RopeKernel(float* x, int64_t rows, int64_t row_stride, int64_t num_heads, int64_t head_stride,
                            const float* __restrict__ rope, int64_t rot_dim, bool interleaved) {
-  const int64_t half = rot_dim / 2;
-  const int64_t total = rows * num_heads * half;
+  const int64_t half_dim = rot_dim / 2;
+  const int64_t total = rows * num_heads * half_dim;
   for (int64_t t = FlatIndex(); t < total; t += FlatStride()) {
-    const int64_t i = t % half;
-    const int64_t h = (t / half) % num_heads;
-    const int64_t r = t / (half * num_heads);
+    const int64_t i = t % half_dim;
+    const int64_t h = (t / half_dim) % num_heads;
+    const int64_t r = t / (half_dim * num_heads);
     float* v = x + r * row_stride + h * head_stride;
-    const float c = rope[r * rot_dim + i], s = rope[r * rot_dim + half + i];
+    const float c = rope[r * rot_dim + i], s = rope[r * rot_dim + half_dim + i];
     const int64_t ia = interleaved ? 2 * i : i;
-    const int64_t ib = interleaved ? 2 * i + 1 : i + half;
+    const int64_t ib = interleaved ? 2 * i + 1 : i + half_dim;
     const float x0 = v[ia], x1 = v[ib];
     v[ia] = x0 * c - x1 * s;
     v[ib] = x1 * c + x0 * s;
