@@ -39,6 +39,7 @@ Result<std::unique_ptr<Backend>> CreateCudaBackend(int /*device_index*/) {
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -287,6 +288,7 @@ class CudaBackend final : public Backend {
     FATHOM_ASSIGN_OR_RETURN(auto buffer, Allocate(num_bytes));
     FATHOM_RETURN_IF_ERROR(CopyFromHostNow(buffer->data(), values.data(), num_bytes));
     DeviceVector v{.data = buffer->as<float>(), .size = static_cast<int64_t>(values.size())};
+    std::lock_guard<std::mutex> lock(vectors_mutex_);
     vectors_.push_back(std::move(buffer));
     return v;
   }
@@ -413,6 +415,7 @@ class CudaBackend final : public Backend {
   cublasHandle_t cublas_ = nullptr;
   std::unique_ptr<DeviceBuffer> cublas_workspace_;
   Workspace workspace_;
+  std::mutex vectors_mutex_;                            // a loader may upload from several threads
   std::vector<std::unique_ptr<DeviceBuffer>> vectors_;  // every UploadVector
   Status status_;                                       // the forward's first error
 
