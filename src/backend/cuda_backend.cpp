@@ -34,7 +34,6 @@ Result<std::unique_ptr<Backend>> CreateCudaBackend(int /*device_index*/) {
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <atomic>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -42,7 +41,6 @@ Result<std::unique_ptr<Backend>> CreateCudaBackend(int /*device_index*/) {
 #include <mutex>
 #include <set>
 #include <string>
-#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -79,11 +77,26 @@ Status CublasStatus(cublasStatus_t st, const char* call) {
   return Internal(std::string(call) + ": " + cublasGetStatusName(st) + " (" + cublasGetStatusString(st) + ")");
 }
 
+// True while this thread captures a graph: memory calls then need the relaxed
+// capture mode, or CUDA refuses them (and a refused cudaFree would leak).
+thread_local bool t_capturing = false;
+
+// Runs fn (a cudaMalloc or cudaFree) so that a capture on this thread allows it.
+template <typename Fn>
+cudaError_t OutsideCapture(Fn fn) {
+  if (!t_capturing) return fn();
+  cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+  cudaThreadExchangeStreamCaptureMode(&mode);
+  const cudaError_t err = fn();
+  cudaThreadExchangeStreamCaptureMode(&mode);
+  return err;
+}
+
 class CudaBuffer final : public DeviceBuffer {
  public:
   CudaBuffer(void* data, int64_t num_bytes) : DeviceBuffer(data, num_bytes) {}
   ~CudaBuffer() override {
-    if (data() != nullptr) cudaFree(data());
+    if (data() != nullptr) OutsideCapture([&] { return cudaFree(data()); });
   }
 };
 
@@ -215,17 +228,12 @@ class CudaBackend final : public Backend {
   Result<std::unique_ptr<DeviceBuffer>> Allocate(int64_t num_bytes) override {
     if (num_bytes < 0) return InvalidArgument("cuda: cannot allocate " + std::to_string(num_bytes) + " bytes");
     FATHOM_RETURN_IF_ERROR(CudaStatus(cudaSetDevice(device_), "cudaSetDevice"));
-    // cudaMalloc is refused inside a thread-local capture; a buffer that grows
-    // then is allowed, and the capture is thrown away (its pointers are stale).
-    const bool in_capture = capturing_.load() && std::this_thread::get_id() == capture_thread_;
-    cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
-    if (in_capture) {
-      cudaThreadExchangeStreamCaptureMode(&mode);
-      capture_grew_ = true;
-    }
+    // A buffer that grows during a capture is allowed, and the capture is thrown
+    // away (its pointers are stale).
+    if (t_capturing) capture_grew_ = true;
     void* data = nullptr;
-    const cudaError_t err = cudaMalloc(&data, static_cast<size_t>(std::max<int64_t>(num_bytes, 1)));
-    if (in_capture) cudaThreadExchangeStreamCaptureMode(&mode);
+    const cudaError_t err =
+        OutsideCapture([&] { return cudaMalloc(&data, static_cast<size_t>(std::max<int64_t>(num_bytes, 1))); });
     if (err == cudaErrorMemoryAllocation) {
       cudaGetLastError();
       return ResourceExhausted("cuda: out of device memory allocating " +
@@ -440,8 +448,7 @@ class CudaBackend final : public Backend {
   bool graphs_enabled_ = true;
   bool capture_disabled_ = false;  // a capture failed for a reason a retry would meet again
   bool graphs_stale_ = false;      // a scratch buffer moved since the graphs were captured
-  std::atomic<bool> capturing_{false};
-  std::thread::id capture_thread_;
+  bool capturing_ = false;           // a graph is being captured (on the thread where t_capturing is set)
   bool capture_grew_ = false;        // a buffer was allocated during the capture
   bool capture_host_sync_ = false;   // an op needed the host during the capture
   bool host_sync_in_step_ = false;   // an op synchronised with the host during this step
@@ -662,9 +669,10 @@ void CudaBackend::CaptureAndLaunch(const GraphKey& key, const std::function<void
     body();
     return;
   }
-  capture_thread_ = std::this_thread::get_id();
   capturing_ = true;
+  t_capturing = true;
   body();
+  t_capturing = false;
   capturing_ = false;
   cudaGraph_t graph = nullptr;
   err = cudaStreamEndCapture(stream_, &graph);
