@@ -1,11 +1,11 @@
 // Q8_0 / Q4_0 weight-only GEMV and the bf16 dequantisation of weight tiles (see
 // quant_kernels.h for the contract).
 //
-// Non-obvious rule: one warp owns one output feature and its lanes take whole
-// blocks (lane l reads blocks l, l + 32, ...), so the warp streams the row's bytes
-// contiguously and every block is read once for all m activation rows; per block
-// the 32 products are summed first and scaled by d once, then the lanes' partial
-// sums meet in a shuffle reduction.
+// Non-obvious rule: one warp owns one output feature and reads its row 4 blocks
+// at a time, 8 lanes to a block (each lane 4 of its 32 values), so every load
+// instruction of the warp touches one contiguous run of bytes and every block is
+// read once for all m activation rows. Each lane scales its 4 products by d, and
+// the lanes' partial sums meet in a shuffle reduction at the end.
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/quant_kernels.h"
@@ -14,7 +14,8 @@
 namespace fathom::cuda {
 namespace {
 
-constexpr int kGemvThreads = 256;  // 8 warps, 8 output features per thread block
+constexpr int kGemvThreads = 256;   // 8 warps, 8 output features per thread block
+constexpr int kBlocksPerStep = 4;   // a warp's 32 lanes take 4 blocks at a time, 8 lanes a block
 
 template <WeightFormat kFormat>
 __global__ void QuantGemvKernel(const uint8_t* __restrict__ w, int64_t n, int64_t k, const float* __restrict__ x,
@@ -22,35 +23,41 @@ __global__ void QuantGemvKernel(const uint8_t* __restrict__ w, int64_t n, int64_
   constexpr int kBlockBytes = kFormat == WeightFormat::kQ8_0 ? kQ8_0Bytes : kQ4_0Bytes;
   const int64_t feature = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
   const int lane = threadIdx.x & 31;
-  if (feature >= n) return;  // whole warps leave together: n is per warp
+  if (feature >= n) return;  // whole warps leave together: one feature per warp
   const int64_t num_blocks = k / kQBlockElems;
   const uint8_t* row = w + feature * num_blocks * kBlockBytes;
+  const int part = lane & 7;  // Q8_0: values 4 part .. 4 part + 3; Q4_0: bytes 2 part, 2 part + 1
   float acc[kMaxGemvRows];
 #pragma unroll
   for (int r = 0; r < kMaxGemvRows; ++r) acc[r] = 0.0f;
 
-  for (int64_t b = lane; b < num_blocks; b += 32) {
+  for (int64_t b = lane >> 3; b < num_blocks; b += kBlocksPerStep) {
     const uint8_t* block = row + b * kBlockBytes;
     const float d = F16BitsToFloat(block);
-    float q[kQBlockElems];  // (32) the block's quants as floats, before the scale
+    float q[4];    // this lane's quants, before the scale
+    int col[4];    // their positions in the block
     if (kFormat == WeightFormat::kQ8_0) {
 #pragma unroll
-      for (int i = 0; i < kQBlockElems; ++i) q[i] = static_cast<float>(static_cast<int8_t>(block[2 + i]));
-    } else {
-#pragma unroll
-      for (int i = 0; i < 16; ++i) {
-        const uint8_t byte = block[2 + i];
-        q[i] = static_cast<float>((byte & 0x0F) - 8);
-        q[i + 16] = static_cast<float>((byte >> 4) - 8);
+      for (int j = 0; j < 4; ++j) {
+        col[j] = part * 4 + j;
+        q[j] = static_cast<float>(static_cast<int8_t>(block[2 + col[j]]));
       }
+    } else {
+      const uint8_t b0 = block[2 + part * 2], b1 = block[2 + part * 2 + 1];
+      col[0] = part * 2;
+      col[1] = part * 2 + 1;
+      col[2] = part * 2 + 16;
+      col[3] = part * 2 + 17;
+      q[0] = static_cast<float>((b0 & 0x0F) - 8);
+      q[1] = static_cast<float>((b1 & 0x0F) - 8);
+      q[2] = static_cast<float>((b0 >> 4) - 8);
+      q[3] = static_cast<float>((b1 >> 4) - 8);
     }
 #pragma unroll
     for (int r = 0; r < kMaxGemvRows; ++r) {
       if (r < m) {
         const float* xr = x + r * k + b * kQBlockElems;
-        float s = 0.0f;
-#pragma unroll
-        for (int i = 0; i < kQBlockElems; ++i) s += q[i] * xr[i];
+        const float s = q[0] * xr[col[0]] + q[1] * xr[col[1]] + q[2] * xr[col[2]] + q[3] * xr[col[3]];
         acc[r] += d * s;
       }
     }
