@@ -313,6 +313,7 @@ class CudaBackend final : public Backend {
     Status s = std::move(status_);
     status_ = Status::Ok();
     ctx_ = nullptr;
+    pool_ = nullptr;
     return s;
   }
 

@@ -2,7 +2,8 @@
 // float32 / float16 / bfloat16 weights, fathom's own kernels (kernels/cuda) for
 // the GGUF Q8_0 / Q4_0 products and everything else, all queued on one
 // non-blocking stream. Decode steps are captured once per batch shape as CUDA
-// graphs and replayed.
+// graphs and replayed (FATHOM_CUDA_GRAPHS=0 turns that off; a model whose MoE
+// needs the host mid-step is never captured).
 //
 // Non-obvious rules: ops return nothing, so the first CUDA or cuBLAS failure is
 // kept (later ops still queue) and FinishForward returns it, naming the call.
