@@ -1,20 +1,13 @@
 #include "backend/backend.h"
 
 #include "backend/cpu_backend.h"
-#ifdef FATHOM_HAS_CUDA
 #include "backend/cuda_backend.h"
-#endif
 
 namespace fathom {
 
 Result<std::unique_ptr<Backend>> CreateBackend(DeviceKind kind, ThreadPool& pool) {
   if (kind == DeviceKind::kCpu) return CreateCpuBackend(pool);
-#ifdef FATHOM_HAS_CUDA
-  return CreateCudaBackend(0);
-#else
-  return Unsupported("this fathom was built without CUDA; build it with the cuda preset (scripts/build.sh cuda) "
-                     "to use --device cuda");
-#endif
+  return CreateCudaBackend(0);  // a build without CUDA says so and how to get it
 }
 
 }  // namespace fathom

@@ -23,7 +23,8 @@
 namespace fathom {
 
 Result<std::unique_ptr<Backend>> CreateCudaBackend(int /*device_index*/) {
-  return Unsupported("this build of fathom has no CUDA backend (configure with -DFATHOM_CUDA=ON)");
+  return Unsupported("this fathom was built without CUDA; build it with the cuda preset (scripts/build.sh cuda) "
+                     "to use --device cuda");
 }
 
 }  // namespace fathom
@@ -345,6 +346,11 @@ class CudaBackend final : public Backend {
   void Add(float* y, const float* x, int64_t n) override {
     cuda::LaunchAdd(y, x, n, stream_);
     CheckLaunch("LaunchAdd");
+  }
+
+  void Fill(float* x, int64_t n, float value) override {
+    cuda::LaunchFill(x, n, value, stream_);
+    CheckLaunch("LaunchFill");
   }
 
   void Rope(float* x, int64_t row_stride, int64_t num_heads, int64_t head_stride, cpu::RopeStyle style) override {

@@ -56,6 +56,10 @@ __global__ void SiluMulKernel(const float* gate, const float* up, int64_t n, flo
   }
 }
 
+__global__ void FillKernel(float* x, int64_t n, float value) {
+  for (int64_t i = FlatIndex(); i < n; i += FlatStride()) x[i] = value;
+}
+
 __global__ void AddKernel(float* y, const float* x, int64_t n) {
   for (int64_t i = FlatIndex(); i < n; i += FlatStride()) y[i] += x[i];
 }
@@ -127,6 +131,11 @@ void LaunchSiluMul(const float* gate, const float* up, int64_t n, float* out, cu
 void LaunchAdd(float* y, const float* x, int64_t n, cudaStream_t stream) {
   if (n <= 0) return;
   AddKernel<<<GridFor(n), kThreads, 0, stream>>>(y, x, n);
+}
+
+void LaunchFill(float* x, int64_t n, float value, cudaStream_t stream) {
+  if (n <= 0) return;
+  FillKernel<<<GridFor(n), kThreads, 0, stream>>>(x, n, value);
 }
 
 void LaunchRope(float* x, int64_t rows, int64_t row_stride, int64_t num_heads, int64_t head_stride, const float* rope,

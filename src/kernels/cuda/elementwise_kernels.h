@@ -26,6 +26,8 @@ void LaunchRmsNorm(const float* x, const float* weight, int64_t rows, int64_t di
 void LaunchSiluMul(const float* gate, const float* up, int64_t n, float* out, cudaStream_t stream);
 // y += x over n.
 void LaunchAdd(float* y, const float* x, int64_t n, cudaStream_t stream);
+// x[0..n) = value.
+void LaunchFill(float* x, int64_t n, float value, cudaStream_t stream);
 // Rotates the first rot_dim values of num_heads heads of each of `rows` rows (row
 // r's head h at x + r * row_stride + h * head_stride) by row r of rope (rows,
 // rot_dim) = [cos (rot_dim / 2) | sin (rot_dim / 2)]. interleaved: pairs (2i,
