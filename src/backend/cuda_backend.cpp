@@ -436,7 +436,7 @@ class CudaBackend final : public Backend {
 
   // This forward (BeginForward .. FinishForward).
   const ForwardContext* ctx_ = nullptr;
-  KvBlockPool* pool_ = nullptr;   // every entry's cache pool
+  const KvBlockPool* pool_ = nullptr;  // every entry's cache pool
   cuda::BatchLayout layout_;      // device pointers into meta_
   bool is_decode_ = false;        // every entry has exactly one new token
   PinnedBuffer staging_;          // host side of meta_
@@ -588,8 +588,7 @@ Status CudaBackend::BeginForward(const ForwardContext& ctx, std::span<const floa
   layout_.logits_rows = dev + off_logits;
 
   ctx_ = &ctx;
-  // The pool is the caches' (KvCache only hands out a const view); the kernels write rows into it.
-  pool_ = const_cast<KvBlockPool*>(pool);
+  pool_ = pool;  // const: the kernels write rows through its stream pointers, not through the pool object
   is_decode_ = max_new == 1 && num_rows == num_entries;
   return Status::Ok();
 }

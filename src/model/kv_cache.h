@@ -60,8 +60,8 @@ class KvBlockPool {
 
   // Row 0 of block 0 of layer `layer`'s first / second stream (in the pool's
   // memory: a device pointer for a GPU pool).
-  float* first(int64_t layer) { return data_->as<float>() + layer * layer_stride_; }
-  float* second(int64_t layer) { return first(layer) + num_blocks_ * block_size_ * shape_.first_width; }
+  float* first(int64_t layer) const { return data_->as<float>() + layer * layer_stride_; }
+  float* second(int64_t layer) const { return first(layer) + num_blocks_ * block_size_ * shape_.first_width; }
 
   // Copies every layer's rows of block `src` to block `dst` (for a sequence that
   // forks off a partly filled shared block). REQUIRES: both in [0, num_blocks).
