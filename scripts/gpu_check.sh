@@ -12,7 +12,8 @@
 # Knobs (environment): LLAMA_LAYERS (16) and MOE_LAYERS (8) shrink the benchmark
 # models (0: the full 32 / 27 layers); BUDGET_S (480) is the whole run's time,
 # each step's timeout is cut to what is left; JOBS (16); SKIP_TESTS=1,
-# SKIP_BENCH=1, SKIP_HF=1 drop a step. `--configure-only` stops after CMake's
+# SKIP_BENCH=1, SKIP_HF=1 drop a step; WORK_DIR (/tmp) holds the models (up to
+# ~17 GB by default). `--configure-only` stops after CMake's
 # configure (to check the dependency prefix on any machine); BUILD_DIR
 # (build/cuda) moves the build.
 #
@@ -138,12 +139,18 @@ if [ $build_ok -eq 1 ] && [ "${SKIP_TESTS:-0}" != 1 ]; then
   rc=$?
   line=$(grep -E 'tests passed|No tests were found' "$out/ctest.log" | tail -1)
   skipped=$(grep -c '(Skipped)' "$out/ctest.log")
-  record tests "${line:-no ctest summary (rc $rc)}; $skipped skipped" $((SECONDS - t0))
+  result="${line:-no ctest summary}; $skipped skipped"
+  [ $rc -ne 0 ] && result="FAILED (rc $rc$([ $rc -eq 124 ] && echo ', timed out'), ctest.log): $result"
+  record tests "$result" $((SECONDS - t0))
   grep -E '\*\*\*Failed|\(Failed\)|Timeout' "$out/ctest.log" | head -40 >&2
 fi
 
 # ---- benchmarks: one synthetic model for both engines
-model=/tmp/fathom-gpu-model/llama8b-L$llama_layers
+# Models go to the machine's disk through WORK_DIR (default /tmp); fathom_gpu_bench
+# writes its MoE model under TMPDIR, so both follow it.
+work=${WORK_DIR:-/tmp}
+export TMPDIR="$work"
+model=$work/fathom-gpu-model/llama8b-L$llama_layers
 if [ $build_ok -eq 1 ] && { [ "${SKIP_BENCH:-0}" != 1 ] || [ "${SKIP_HF:-0}" != 1 ]; } && [ ! -f "$model/config.json" ]; then
   t0=$SECONDS
   rm -rf "$model"
@@ -177,7 +184,8 @@ fi
 
 # ---- summary
 {
-  echo "## gpu_check $(date -u +%FT%TZ), $(head -2 "$out/env.log" | tail -1)"
+  gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+  echo "## gpu_check $(date -u +%FT%TZ) on ${gpu:-no GPU seen by nvidia-smi}"
   echo
   echo "| step | result | seconds |"
   echo "|---|---|---|"
