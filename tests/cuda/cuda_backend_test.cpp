@@ -197,8 +197,8 @@ class Batch {
     }
     num_blocks += 3;  // unused blocks between the used ones
     FATHOM_ASSIGN_OR_RETURN(pool_, KvBlockPool::Create(spec_.cache_shape, spec_.block_size, num_blocks, backend_));
-    const std::vector<float> fill = RandomFloats(pool_->num_bytes() / 4, spec_.seed + 1);
-    backend_.CopyFromHost(pool_->first(0), fill.data(), pool_->num_bytes());
+    const std::vector<float> fill = RandomFloats(PoolBytes() / 4, spec_.seed + 1);
+    backend_.CopyFromHost(pool_->first(0), fill.data(), PoolBytes());
     std::vector<int32_t> ids(static_cast<size_t>(num_blocks));
     std::iota(ids.begin(), ids.end(), 0);
     std::shuffle(ids.begin(), ids.end(), rng);
@@ -228,10 +228,12 @@ class Batch {
   int64_t num_rows() const { return ctx_.num_rows; }
   // Every float of the pool, every layer (after Finish: with the rows written).
   std::vector<float> PoolContents() const {
-    std::vector<float> host(static_cast<size_t>(pool_->num_bytes() / 4));
-    backend_.CopyToHost(host.data(), pool_->first(0), pool_->num_bytes());
+    std::vector<float> host(static_cast<size_t>(PoolBytes() / 4));
+    backend_.CopyToHost(host.data(), pool_->first(0), PoolBytes());
     return host;
   }
+  // The pool's rows (an allocation may be rounded up past them).
+  int64_t PoolBytes() const { return KvBlockPool::BytesPerBlock(pool_->shape(), pool_->block_size()) * pool_->num_blocks(); }
 
  private:
   Backend& backend_;
