@@ -249,7 +249,7 @@ class Batch {
 // Named float outputs of one run, compared name by name.
 using Outputs = std::vector<std::pair<std::string, std::vector<float>>>;
 
-class CudaBackendTest : public ::testing::Test {
+class CudaVsCpuBackend : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!HasGpu()) GTEST_SKIP() << "no CUDA device visible";
@@ -304,7 +304,7 @@ class CudaBackendTest : public ::testing::Test {
 
 // ---- elementwise ops
 
-TEST_F(CudaBackendTest, RmsNorm) {
+TEST_F(CudaVsCpuBackend, RmsNorm) {
   for (int64_t rows : kRowCounts) {
     for (int64_t dim : {72, 100, 257, 4096}) {
       for (bool in_place : {false, true}) {
@@ -328,7 +328,7 @@ TEST_F(CudaBackendTest, RmsNorm) {
   }
 }
 
-TEST_F(CudaBackendTest, SiluMulAndAdd) {
+TEST_F(CudaVsCpuBackend, SiluMulAndAdd) {
   for (int64_t rows : kRowCounts) {
     for (int64_t dim : {72, 100, 257}) {
       SCOPED_TRACE(testing::Message() << "rows " << rows << " dim " << dim);
@@ -366,7 +366,7 @@ struct MatMulCase {
   bool bias;
 };
 
-TEST_F(CudaBackendTest, MatMul) {
+TEST_F(CudaVsCpuBackend, MatMul) {
   const std::vector<MatMulCase> cases = {
       {DType::kF32, 100, 72, false},  {DType::kF32, 257, 100, true},  {DType::kF32, 72, 257, false},
       {DType::kF32, 1000, 512, true}, {DType::kBF16, 100, 72, true},  {DType::kBF16, 257, 100, false},
@@ -406,7 +406,7 @@ TEST_F(CudaBackendTest, MatMul) {
 
 // ---- ops that read the batch layout
 
-TEST_F(CudaBackendTest, Embed) {
+TEST_F(CudaVsCpuBackend, Embed) {
   ModelConfig config = Preset(Architecture::kLlama, "tiny");
   config.vocab_size = 300;
   const int64_t hidden = 96;
@@ -450,7 +450,7 @@ std::string Describe(const std::vector<EntrySpec>& entries) {
   return s;
 }
 
-TEST_F(CudaBackendTest, RopeBothStyles) {
+TEST_F(CudaVsCpuBackend, RopeBothStyles) {
   struct RopeCase {
     Architecture arch;
     const char* preset;  // the rope scaling (llama3, YaRN) comes from it
@@ -493,7 +493,7 @@ TEST_F(CudaBackendTest, RopeBothStyles) {
   }
 }
 
-TEST_F(CudaBackendTest, PagedAttention) {
+TEST_F(CudaVsCpuBackend, PagedAttention) {
   const std::vector<cpu::AttentionShape> shapes = {
       {.num_heads = 6, .num_kv_heads = 2, .head_dim = 72, .v_head_dim = 72},
       {.num_heads = 4, .num_kv_heads = 1, .head_dim = 100, .v_head_dim = 100},
@@ -536,7 +536,7 @@ TEST_F(CudaBackendTest, PagedAttention) {
   }
 }
 
-TEST_F(CudaBackendTest, MlaAttention) {
+TEST_F(CudaVsCpuBackend, MlaAttention) {
   struct MlaCase {
     MlaShape shape;
     const char* what;
@@ -584,7 +584,7 @@ TEST_F(CudaBackendTest, MlaAttention) {
   }
 }
 
-TEST_F(CudaBackendTest, GatherLogitsRows) {
+TEST_F(CudaVsCpuBackend, GatherLogitsRows) {
   const std::vector<EntrySpec> entries = {
       {.cached = 0, .num_new = 3}, {.cached = 2, .num_new = 5, .all_logits = true}, {.cached = 9, .num_new = 1},
       {.cached = 0, .num_new = 61}};
@@ -608,7 +608,7 @@ TEST_F(CudaBackendTest, GatherLogitsRows) {
 
 // ---- MoE
 
-TEST_F(CudaBackendTest, MoeRoute) {
+TEST_F(CudaVsCpuBackend, MoeRoute) {
   struct RouteCase {
     Architecture arch;
     const char* preset;
@@ -664,7 +664,7 @@ TEST_F(CudaBackendTest, MoeRoute) {
   }
 }
 
-TEST_F(CudaBackendTest, MoeExperts) {
+TEST_F(CudaVsCpuBackend, MoeExperts) {
   struct ExpertsCase {
     DType dtype;
     int64_t n_experts, top_k, hidden, width;
@@ -813,7 +813,7 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, CudaTransformersParity, ::testing::ValuesIn(F
 
 // Every tiny preset (llama, qwen2, deepseek_v2, deepseek_v3; every routing
 // method and rope type) with f32 weights, loaded on both backends.
-class CudaModelTest : public ::testing::TestWithParam<testing_util::TinyModelSpec> {
+class CudaVsCpuModel : public ::testing::TestWithParam<testing_util::TinyModelSpec> {
  protected:
   void SetUp() override {
     if (!HasGpu()) GTEST_SKIP() << "no CUDA device visible";
@@ -833,7 +833,7 @@ class CudaModelTest : public ::testing::TestWithParam<testing_util::TinyModelSpe
   std::unique_ptr<CausalLm> cuda_;
 };
 
-TEST_P(CudaModelTest, GreedyTokensMatchCpu) {
+TEST_P(CudaVsCpuModel, GreedyTokensMatchCpu) {
   const std::vector<int32_t> prompt = testing_util::RandomTokens(12, cpu_->config().vocab_size, 5);
   Result<std::vector<int32_t>> want = testing_util::GreedyTokens(*cpu_, prompt, 16);
   ASSERT_TRUE(want.ok()) << want.status().ToString();
@@ -845,7 +845,7 @@ TEST_P(CudaModelTest, GreedyTokensMatchCpu) {
 // One packed forward of sequences at different fill levels (a prefill chunk next
 // to decode steps), as the engine runs them, after a first forward filled the
 // caches.
-TEST_P(CudaModelTest, PackedBatchLogitsMatchCpu) {
+TEST_P(CudaVsCpuModel, PackedBatchLogitsMatchCpu) {
   const int64_t vocab = cpu_->config().vocab_size;
   auto run = [&](CausalLm& lm) -> std::vector<float> {
     std::vector<KvCache> caches;
@@ -876,7 +876,7 @@ TEST_P(CudaModelTest, PackedBatchLogitsMatchCpu) {
   EXPECT_LE(MaxRelError(got, want), kF32Tolerance);
 }
 
-INSTANTIATE_TEST_SUITE_P(TinyPresets, CudaModelTest, ::testing::ValuesIn(testing_util::TinyPresets()),
+INSTANTIATE_TEST_SUITE_P(TinyPresets, CudaVsCpuModel, ::testing::ValuesIn(testing_util::TinyPresets()),
                          [](const ::testing::TestParamInfo<testing_util::TinyModelSpec>& info) {
                            return info.param.Name();
                          });
