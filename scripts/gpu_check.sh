@@ -75,7 +75,33 @@ if ! ls .gpudeps/*.deb >/dev/null 2>&1; then
 fi
 rm -rf "$prefix"
 mkdir -p "$prefix/bin"
-for deb in .gpudeps/*.deb; do dpkg -x "$deb" "$prefix" || { record deps "FAILED: dpkg -x $deb" 0; exit 1; }; done
+# dpkg -x where the image has dpkg; else the same by hand (a .deb is an ar
+# archive whose data.tar.* member holds the files).
+unpack() {
+  if command -v dpkg >/dev/null && [ "${GPU_CHECK_NO_DPKG:-0}" != 1 ]; then
+    dpkg -x "$1" "$2"
+  else
+    python3 - "$1" "$2" <<'PY'
+import io, sys, tarfile
+deb, dest = sys.argv[1], sys.argv[2]
+data = open(deb, "rb").read()
+if data[:8] != b"!<arch>\n":
+    sys.exit(f"{deb}: not an ar archive")
+pos = 8
+while pos + 60 <= len(data):
+    name = data[pos:pos + 16].decode().strip().rstrip("/")
+    size = int(data[pos + 48:pos + 58].decode().strip())
+    if name.startswith("data.tar"):
+        with tarfile.open(fileobj=io.BytesIO(data[pos + 60:pos + 60 + size])) as t:
+            kwargs = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
+            t.extractall(dest, **kwargs)
+        sys.exit(0)
+    pos += 60 + size + (size & 1)
+sys.exit(f"{deb}: no data.tar member")
+PY
+  fi
+}
+for deb in .gpudeps/*.deb; do unpack "$deb" "$prefix" || { record deps "FAILED: unpacking $deb" 0; exit 1; }; done
 find "$prefix" -name '*.pc' -exec sed -i -e "s#=/usr#=$prefix/usr#g" -e "s#-I/usr/#-I$prefix/usr/#g" \
   -e "s#-L/usr/#-L$prefix/usr/#g" {} +
 find "$prefix" -type l | while read -r link; do
