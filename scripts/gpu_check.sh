@@ -116,7 +116,7 @@ cat >"$prefix/bin/pkg-config" <<EOF
 LD_LIBRARY_PATH="$libdirs" PKG_CONFIG_LIBDIR="$pcdirs" PKG_CONFIG_PATH="$pcdirs" exec "$prefix/usr/bin/pkgconf" "\$@"
 EOF
 chmod +x "$prefix/bin/pkg-config"
-orig_ld_library_path=${LD_LIBRARY_PATH:-}
+orig_ld_library_path=${LD_LIBRARY_PATH:-} orig_cpath=${CPATH:-} orig_library_path=${LIBRARY_PATH:-}
 export CMAKE_PREFIX_PATH="$prefix/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
 export PKG_CONFIG_LIBDIR="$pcdirs" PKG_CONFIG_PATH="$pcdirs"
 export CPATH="$prefix/usr/include${CPATH:+:$CPATH}"
@@ -202,7 +202,9 @@ fi
 
 if [ "${SKIP_HF:-0}" != 1 ] && [ -f "$model/config.json" ]; then
   t0=$SECONDS
-  LD_LIBRARY_PATH="$orig_ld_library_path" PYTHONUNBUFFERED=1 timeout "$(step_timeout 240)" \
+  # The image's own environment: Inductor compiles C++ and must not see the prefix.
+  LD_LIBRARY_PATH="$orig_ld_library_path" CPATH="$orig_cpath" LIBRARY_PATH="$orig_library_path" \
+    PYTHONUNBUFFERED=1 timeout "$(step_timeout 240)" \
     python3 tools/hf_gpu_bench.py --model "$model" --out "$out/hf_bench.json" >"$out/hf_bench.log" 2>&1
   rc=$?
   record hf_gpu_bench "$([ $rc -eq 0 ] && echo ok || echo "FAILED (rc $rc, hf_bench.log)")" $((SECONDS - t0))
