@@ -26,7 +26,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -99,6 +98,20 @@ struct ExpertWeights {
   const BackendMatrix* down = nullptr;
 };
 
+// A borrowed callable, for RunStep: unlike std::function it never allocates (a
+// decode step must not), and it must not outlive the callable it refers to.
+class StepBody {
+ public:
+  template <typename F>
+  StepBody(F& f)  // NOLINT: built implicitly from a lambda at the call
+      : callable_(&f), call_([](void* c) { (*static_cast<F*>(c))(); }) {}
+  void operator()() const { call_(callable_); }
+
+ private:
+  void* callable_;
+  void (*call_)(void*);
+};
+
 // Thread-compatible: one forward at a time (as CausalLm).
 class Backend : public DeviceMemory {
  public:
@@ -126,7 +139,7 @@ class Backend : public DeviceMemory {
   // ctx must stay alive and unchanged until FinishForward.
   virtual Status BeginForward(const ForwardContext& ctx, std::span<const float> rope_rows, int64_t rot_dim) = 0;
   // Runs body, which issues this forward's ops (see the rules above).
-  virtual void RunStep(const std::function<void()>& body) { body(); }
+  virtual void RunStep(StepBody body) { body(); }
   // Waits for the queued ops and returns the first error among them.
   virtual Status FinishForward() = 0;
 

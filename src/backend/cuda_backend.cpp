@@ -307,7 +307,7 @@ class CudaBackend final : public Backend {
   // ---- Backend: one forward
 
   Status BeginForward(const ForwardContext& ctx, std::span<const float> rope_rows, int64_t rot_dim) override;
-  void RunStep(const std::function<void()>& body) override;
+  void RunStep(StepBody body) override;
 
   Status FinishForward() override {
     Check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
@@ -422,7 +422,7 @@ class CudaBackend final : public Backend {
   void ClearGraphs();
   GraphKey CurrentKey() const;
   bool ScratchFitsForReplay(const CapturedStep& step) const;
-  void CaptureAndLaunch(const GraphKey& key, const std::function<void()>& body);
+  void CaptureAndLaunch(const GraphKey& key, StepBody body);
 
   int device_;
   std::string description_;
@@ -624,7 +624,7 @@ bool CudaBackend::ScratchFitsForReplay(const CapturedStep& step) const {
   return true;
 }
 
-void CudaBackend::RunStep(const std::function<void()>& body) {
+void CudaBackend::RunStep(StepBody body) {
   if (!graphs_enabled_ || capture_disabled_ || !is_decode_ || !status_.ok()) {
     body();
     return;
@@ -663,7 +663,7 @@ void CudaBackend::RunStep(const std::function<void()>& body) {
   CaptureAndLaunch(key, body);
 }
 
-void CudaBackend::CaptureAndLaunch(const GraphKey& key, const std::function<void()>& body) {
+void CudaBackend::CaptureAndLaunch(const GraphKey& key, StepBody body) {
   capture_grew_ = false;
   capture_host_sync_ = false;
   step_attention_.clear();

@@ -23,11 +23,12 @@ Status DecoderModel::Forward(std::span<const BatchEntry> batch, std::vector<floa
   float* normed = ctx.ws->Floats(Buf::kNormed, rows * h);  // (rows, hidden)
   float* delta = ctx.ws->Floats(Buf::kDelta, rows * h);    // (rows, hidden): a block's output
   const float* device_logits = nullptr;
-  b.RunStep([&] {
+  auto step = [&] {
     ends_.Embed(ctx, hidden);
     Layers(ctx, hidden, normed, delta);
     device_logits = ends_.Logits(ctx, hidden);
-  });
+  };
+  b.RunStep(step);
   ends_.CopyLogits(ctx, device_logits, logits);
   FATHOM_RETURN_IF_ERROR(b.FinishForward());
   CommitCaches(ctx);
