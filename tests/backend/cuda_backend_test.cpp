@@ -231,8 +231,8 @@ TEST_F(CudaBackendForwardTest, DecodeStepsRunOnceWhetherEagerCapturedOrReplayed)
   const std::vector<float> rope = {1.0f, 0.0f};
   for (int step = 0; step < 4; ++step) {
     ASSERT_TRUE(backend_->BeginForward(ctx_, rope, 2).ok());
-    auto step = [&] { backend_->Add(dy, dx, n); };
-    backend_->RunStep(step);
+    auto body = [&] { backend_->Add(dy, dx, n); };
+    backend_->RunStep(body);
     ASSERT_TRUE(backend_->FinishForward().ok());
   }
   const std::vector<float> y = Download(dy, n);
