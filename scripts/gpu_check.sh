@@ -2,8 +2,9 @@
 # The one script a lent GPU machine runs, in one device call, within about 8
 # minutes: builds the `cuda` preset (sm_90 only, -j16) against the Debian
 # packages scripts/gpu_deps.sh downloaded here (carried as .gpudeps/), runs the
-# CUDA tests (tests/cuda + CudaDeviceTest), fathom_gpu_bench, and
-# tools/hf_gpu_bench.py on the same synthetic model, then prints a summary.
+# CUDA tests (tests/cuda + CudaDeviceTest), fathom_gpu_bench,
+# tools/hf_gpu_bench.py on the same synthetic model and bench/serve_bench.py (1,
+# 16 and 64 streams through `fathom serve --device cuda`), then prints a summary.
 # Logs and JSON go to $OUT when set (else /tmp/fathom-gpu-check): at most the 8
 # files the device tool brings back.
 #
@@ -12,7 +13,7 @@
 # Knobs (environment): LLAMA_LAYERS (16) and MOE_LAYERS (8) shrink the benchmark
 # models (0: the full 32 / 27 layers); BUDGET_S (480) is the whole run's time,
 # each step's timeout is cut to what is left; JOBS (16); SKIP_TESTS=1,
-# SKIP_BENCH=1, SKIP_HF=1 drop a step; WORK_DIR (/tmp) holds the models (up to
+# SKIP_BENCH=1, SKIP_HF=1, SKIP_SERVE=1 drop a step; WORK_DIR (/tmp) holds the models (up to
 # ~17 GB by default). `--configure-only` stops after CMake's
 # configure (to check the dependency prefix on any machine); BUILD_DIR
 # (build/cuda) moves the build.
@@ -208,6 +209,19 @@ if [ "${SKIP_HF:-0}" != 1 ] && [ -f "$model/config.json" ]; then
     python3 tools/hf_gpu_bench.py --model "$model" --out "$out/hf_bench.json" >"$out/hf_bench.log" 2>&1
   rc=$?
   record hf_gpu_bench "$([ $rc -eq 0 ] && echo ok || echo "FAILED (rc $rc, hf_bench.log)")" $((SECONDS - t0))
+fi
+
+# Serving through the engine on the GPU: 1, 16 and 64 concurrent streams of
+# streamed completions (throughput, TTFT and inter-token percentiles), appended
+# to gpu_bench.log (the device tool brings back 8 files at most).
+if [ $build_ok -eq 1 ] && [ "${SKIP_SERVE:-0}" != 1 ] && [ -f "$model/config.json" ]; then
+  t0=$SECONDS
+  PYTHONUNBUFFERED=1 timeout "$(step_timeout 150)" python3 bench/serve_bench.py --model "$model" \
+    --fathom "$build/fathom" --skip-peer --streams 1,16,64 --prompt 128 --gen 64 --requests 1 \
+    --log-dir "$work" --fathom-args "--device cuda --kv-cache-mem 8G --max-batched-tokens 4096" \
+    >>"$out/gpu_bench.log" 2>&1
+  rc=$?
+  record serve_bench "$([ $rc -eq 0 ] && echo ok || echo "FAILED (rc $rc, gpu_bench.log)")" $((SECONDS - t0))
 fi
 
 # ---- summary
