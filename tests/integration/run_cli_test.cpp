@@ -107,5 +107,23 @@ TEST_F(RunCliTest, MalformedOptionsAreUsageErrors) {
   EXPECT_NE(bad_top_p.err.find("top_p"), std::string::npos) << bad_top_p.err;
 }
 
+TEST_F(RunCliTest, DeviceIsCheckedAndCpuIsTheDefault) {
+  const RunResult cpu = RunFathom("run --model " + dir_->string() + " --prompt 'The sea is' -n 4 --temp 0 -t 2");
+  const RunResult explicit_cpu =
+      RunFathom("run --model " + dir_->string() + " --prompt 'The sea is' -n 4 --temp 0 -t 2 --device cpu");
+  ASSERT_EQ(cpu.exit_code, 0) << cpu.err;
+  EXPECT_EQ(explicit_cpu.out, cpu.out);
+  const RunResult bad = RunFathom("run --model " + dir_->string() + " --prompt hi --device tpu");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("cpu or cuda"), std::string::npos) << bad.err;
+#ifndef FATHOM_HAS_CUDA
+  // One line that says how to get a CUDA build.
+  const RunResult cuda = RunFathom("run --model " + dir_->string() + " --prompt hi --device cuda");
+  EXPECT_EQ(cuda.exit_code, 1);
+  EXPECT_NE(cuda.err.find("cuda preset"), std::string::npos) << cuda.err;
+  EXPECT_EQ(std::count(cuda.err.begin(), cuda.err.end(), '\n'), 1) << cuda.err;
+#endif
+}
+
 }  // namespace
 }  // namespace fathom
