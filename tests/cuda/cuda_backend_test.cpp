@@ -784,7 +784,14 @@ class CudaTransformersParity : public ::testing::TestWithParam<std::string> {
 TEST_P(CudaTransformersParity, SafetensorsModelMatches) {
   std::optional<Architecture> arch = ArchitectureFromName(spec_["arch"].get<std::string>());
   ASSERT_TRUE(arch.has_value());
-  const bool bf16 = spec_["dtype"].get<std::string>() == "bf16";
+  // The checkpoint the reference ran is the one synth_args writes: its --dtype
+  // (the FP8 case keeps its other tensors in bf16) sets the weights and the tolerance.
+  std::string dtype = "f32";
+  const auto& synth_args = spec_["synth_args"];
+  for (size_t i = 0; i + 1 < synth_args.size(); ++i) {
+    if (synth_args[i] == "--dtype") dtype = synth_args[i + 1].get<std::string>();
+  }
+  const bool bf16 = dtype == "bf16";
   testing_util::ScopedTempDir dir;
   SynthOptions options;
   options.arch = *arch;
