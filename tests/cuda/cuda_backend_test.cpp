@@ -855,12 +855,15 @@ TEST_P(CudaVsCpuModel, GreedyTokensMatchCpu) {
 TEST_P(CudaVsCpuModel, PackedBatchLogitsMatchCpu) {
   const int64_t vocab = cpu_->config().vocab_size;
   auto run = [&](CausalLm& lm) -> std::vector<float> {
+    // One pool for the three caches (a GPU forward reads one paged pool), their
+    // blocks of 16 rows interleaved: cache i holds blocks i, i + 3, i + 6, i + 9.
+    Result<std::unique_ptr<KvBlockPool>> pool = KvBlockPool::Create(lm.cache_shape(), 16, 12, lm.backend());
+    EXPECT_TRUE(pool.ok()) << pool.status().ToString();
+    if (!pool.ok()) return {};
     std::vector<KvCache> caches;
     for (int i = 0; i < 3; ++i) {
-      Result<KvCache> c = lm.NewCache(64);
-      EXPECT_TRUE(c.ok());
-      if (!c.ok()) return {};
-      caches.push_back(std::move(c).value());
+      caches.emplace_back(pool->get());
+      for (int b = 0; b < 4; ++b) caches.back().AppendBlock(i + 3 * b);
     }
     const std::vector<int32_t> first = testing_util::RandomTokens(19, vocab, 6);
     const std::vector<int32_t> second = testing_util::RandomTokens(5, vocab, 7);
@@ -868,12 +871,14 @@ TEST_P(CudaVsCpuModel, PackedBatchLogitsMatchCpu) {
     std::vector<float> logits, all;
     // Fill: 19 tokens into cache 0, 5 into cache 1; cache 2 stays empty.
     std::vector<BatchEntry> fill = {{.tokens = first, .cache = &caches[0]}, {.tokens = second, .cache = &caches[1]}};
-    EXPECT_TRUE(lm.Forward(fill, &logits).ok());
+    const Status s_fill = lm.Forward(fill, &logits);
+    EXPECT_TRUE(s_fill.ok()) << s_fill.ToString();
     all.insert(all.end(), logits.begin(), logits.end());
     std::vector<BatchEntry> mixed = {{.tokens = one, .cache = &caches[0]},
                                      {.tokens = first, .cache = &caches[2], .all_logits = true},
                                      {.tokens = one, .cache = &caches[1]}};
-    EXPECT_TRUE(lm.Forward(mixed, &logits).ok());
+    const Status s_mixed = lm.Forward(mixed, &logits);
+    EXPECT_TRUE(s_mixed.ok()) << s_mixed.ToString();
     all.insert(all.end(), logits.begin(), logits.end());
     return all;
   };
