@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <memory>
@@ -164,10 +165,26 @@ void RunBlock(const std::function<void()>& body, int nt) {
     f.done = false;
     f.started = false;
   }
+  // Between two barriers the fibers run one after another, in thread order unless
+  // CUDA_EMU_ORDER is "reverse" or "random": a kernel whose result changes with
+  // the order has a race (a read of another thread's write with no barrier between).
+  static const char* order_env = getenv("CUDA_EMU_ORDER");
+  static std::vector<int> order;
+  static uint64_t rng = 0x9e3779b97f4a7c15ull;
+  order.resize(nt);
+  for (int t = 0; t < nt; ++t) order[t] = t;
+  if (order_env != nullptr && std::strcmp(order_env, "reverse") == 0) {
+    std::reverse(order.begin(), order.end());
+  } else if (order_env != nullptr && std::strcmp(order_env, "random") == 0) {
+    for (int t = nt - 1; t > 0; --t) {
+      rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+      std::swap(order[t], order[rng % (t + 1)]);
+    }
+  }
   int remaining = nt;
   while (remaining > 0) {
     const long before = g_progress;
-    for (int t = 0; t < nt; ++t) {
+    for (int t : order) {
       Fiber& f = g_fibers[t];
       if (f.done) continue;
       if (!f.started) {
@@ -352,7 +369,7 @@ cudaError_t cudaMalloc(void** ptr, size_t size) {
   if (size > (size_t(1) << 36)) return Ret(cudaErrorMemoryAllocation);
   void* p = std::aligned_alloc(256, (std::max<size_t>(size, 1) + 255) / 256 * 256);
   if (p == nullptr) return Ret(cudaErrorMemoryAllocation);
-  std::memset(p, 0xcd, size);  // garbage, as fresh device memory
+  std::memset(p, 0xff, size);  // garbage, as fresh device memory: NaN as floats, -1 as ints
   std::lock_guard<std::recursive_mutex> lock(emu::g_mutex);
   emu::g_device[reinterpret_cast<uintptr_t>(p)] = size;
   emu::g_device_bytes += size;
