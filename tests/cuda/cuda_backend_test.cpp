@@ -888,6 +888,54 @@ TEST_P(CudaVsCpuModel, PackedBatchLogitsMatchCpu) {
   EXPECT_LE(MaxRelError(got, want), kF32Tolerance);
 }
 
+// Decode steps of three sequences together, as the engine runs them: one pool of
+// 4-row blocks handed out as the caches grow (so the block tables grow, interleave
+// and cross the graph keys' power-of-two table widths), every step's logits
+// compared. Same-shape steps are captured once and replayed on a GPU.
+TEST_P(CudaVsCpuModel, PagedDecodeStepsMatchCpu) {
+  const int64_t vocab = cpu_->config().vocab_size;
+  auto run = [&](CausalLm& lm) -> std::vector<float> {
+    Result<std::unique_ptr<KvBlockPool>> pool = KvBlockPool::Create(lm.cache_shape(), 4, 40, lm.backend());
+    EXPECT_TRUE(pool.ok()) << pool.status().ToString();
+    if (!pool.ok()) return {};
+    std::vector<KvCache> caches;
+    for (int i = 0; i < 3; ++i) caches.emplace_back(pool->get());
+    int32_t next_block = 0;
+    auto reserve = [&](KvCache& c, int64_t n) {
+      while (c.capacity() < c.num_tokens() + n) c.AppendBlock(next_block++);
+    };
+    std::vector<float> logits, all;
+    const std::vector<std::vector<int32_t>> prompts = {testing_util::RandomTokens(6, vocab, 11),
+                                                       testing_util::RandomTokens(1, vocab, 12),
+                                                       testing_util::RandomTokens(9, vocab, 13)};
+    std::vector<BatchEntry> fill;
+    for (int i = 0; i < 3; ++i) {
+      reserve(caches[i], static_cast<int64_t>(prompts[i].size()));
+      fill.push_back({.tokens = prompts[i], .cache = &caches[i]});
+    }
+    const Status s_fill = lm.Forward(fill, &logits);
+    EXPECT_TRUE(s_fill.ok()) << s_fill.ToString();
+    all.insert(all.end(), logits.begin(), logits.end());
+    std::vector<std::vector<int32_t>> next(3, std::vector<int32_t>(1));
+    for (int step = 0; step < 12; ++step) {
+      std::vector<BatchEntry> decode;
+      for (int i = 0; i < 3; ++i) {
+        next[i][0] = static_cast<int32_t>((step * 7 + i * 3 + 1) % vocab);
+        reserve(caches[i], 1);
+        decode.push_back({.tokens = next[i], .cache = &caches[i]});
+      }
+      const Status s_step = lm.Forward(decode, &logits);
+      EXPECT_TRUE(s_step.ok()) << "step " << step << ": " << s_step.ToString();
+      all.insert(all.end(), logits.begin(), logits.end());
+    }
+    return all;
+  };
+  const std::vector<float> want = run(*cpu_);
+  const std::vector<float> got = run(*cuda_);
+  ASSERT_EQ(want.size(), static_cast<size_t>((3 + 12 * 3) * vocab));
+  EXPECT_LE(MaxRelError(got, want), kF32Tolerance);
+}
+
 INSTANTIATE_TEST_SUITE_P(TinyPresets, CudaVsCpuModel, ::testing::ValuesIn(testing_util::TinyPresets()),
                          [](const ::testing::TestParamInfo<testing_util::TinyModelSpec>& info) {
                            return info.param.Name();
