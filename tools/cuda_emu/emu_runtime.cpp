@@ -367,7 +367,9 @@ cudaError_t cudaMalloc(void** ptr, size_t size) {
     return Ret(cudaErrorStreamCaptureUnsupported);
   }
   if (size > (size_t(1) << 36)) return Ret(cudaErrorMemoryAllocation);
-  void* p = std::aligned_alloc(256, (std::max<size_t>(size, 1) + 255) / 256 * 256);
+  // Exactly `size` bytes (256-aligned), so an AddressSanitizer build sees a kernel's overrun.
+  void* p = nullptr;
+  if (posix_memalign(&p, 256, std::max<size_t>(size, 1)) != 0) p = nullptr;
   if (p == nullptr) return Ret(cudaErrorMemoryAllocation);
   std::memset(p, 0xff, size);  // garbage, as fresh device memory: NaN as floats, -1 as ints
   std::lock_guard<std::recursive_mutex> lock(emu::g_mutex);
