@@ -379,7 +379,9 @@ class CudaBackend final : public Backend {
     if (!s.ok() && status_.ok()) status_ = std::move(s);
   }
   void Check(cudaError_t err, const char* call) {
-    if (err != cudaSuccess) Record(CudaStatus(err, call));
+    if (err == cudaSuccess) return;
+    cudaGetLastError();  // a failed call also sets the last error: the next CheckLaunch must not blame its launch
+    Record(CudaStatus(err, call));
   }
   void CheckCublas(cublasStatus_t st, const char* call) {
     if (st != CUBLAS_STATUS_SUCCESS) Record(CublasStatus(st, call));

@@ -22,13 +22,16 @@ Status DecoderModel::Forward(std::span<const BatchEntry> batch, std::vector<floa
   float* hidden = ctx.ws->Floats(Buf::kHidden, rows * h);  // (rows, hidden): the residual stream
   float* normed = ctx.ws->Floats(Buf::kNormed, rows * h);  // (rows, hidden)
   float* delta = ctx.ws->Floats(Buf::kDelta, rows * h);    // (rows, hidden): a block's output
-  const float* device_logits = nullptr;
   auto step = [&] {
     ends_.Embed(ctx, hidden);
     Layers(ctx, hidden, normed, delta);
-    device_logits = ends_.Logits(ctx, hidden);
+    ends_.Logits(ctx, hidden);
   };
   b.RunStep(step);
+  // A replayed graph runs none of the body's host code: the logits' address comes
+  // from the workspace (kLogits, where Logits left them), never from the body.
+  const int64_t num_logits = static_cast<int64_t>(ctx.logits_rows.size()) * ends_.lm_head->rows();
+  const float* device_logits = ctx.ws->Floats(Buf::kLogits, num_logits);
   ends_.CopyLogits(ctx, device_logits, logits);
   FATHOM_RETURN_IF_ERROR(b.FinishForward());
   CommitCaches(ctx);

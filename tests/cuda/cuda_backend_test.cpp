@@ -784,7 +784,14 @@ class CudaTransformersParity : public ::testing::TestWithParam<std::string> {
 TEST_P(CudaTransformersParity, SafetensorsModelMatches) {
   std::optional<Architecture> arch = ArchitectureFromName(spec_["arch"].get<std::string>());
   ASSERT_TRUE(arch.has_value());
-  const bool bf16 = spec_["dtype"].get<std::string>() == "bf16";
+  // The checkpoint the reference ran is the one synth_args writes: its --dtype
+  // (the FP8 case keeps its other tensors in bf16) sets the weights and the tolerance.
+  std::string dtype = "f32";
+  const auto& synth_args = spec_["synth_args"];
+  for (size_t i = 0; i + 1 < synth_args.size(); ++i) {
+    if (synth_args[i] == "--dtype") dtype = synth_args[i + 1].get<std::string>();
+  }
+  const bool bf16 = dtype == "bf16";
   testing_util::ScopedTempDir dir;
   SynthOptions options;
   options.arch = *arch;
@@ -848,12 +855,15 @@ TEST_P(CudaVsCpuModel, GreedyTokensMatchCpu) {
 TEST_P(CudaVsCpuModel, PackedBatchLogitsMatchCpu) {
   const int64_t vocab = cpu_->config().vocab_size;
   auto run = [&](CausalLm& lm) -> std::vector<float> {
+    // One pool for the three caches (a GPU forward reads one paged pool), their
+    // blocks of 16 rows interleaved: cache i holds blocks i, i + 3, i + 6, i + 9.
+    Result<std::unique_ptr<KvBlockPool>> pool = KvBlockPool::Create(lm.cache_shape(), 16, 12, lm.backend());
+    EXPECT_TRUE(pool.ok()) << pool.status().ToString();
+    if (!pool.ok()) return {};
     std::vector<KvCache> caches;
     for (int i = 0; i < 3; ++i) {
-      Result<KvCache> c = lm.NewCache(64);
-      EXPECT_TRUE(c.ok());
-      if (!c.ok()) return {};
-      caches.push_back(std::move(c).value());
+      caches.emplace_back(pool->get());
+      for (int b = 0; b < 4; ++b) caches.back().AppendBlock(i + 3 * b);
     }
     const std::vector<int32_t> first = testing_util::RandomTokens(19, vocab, 6);
     const std::vector<int32_t> second = testing_util::RandomTokens(5, vocab, 7);
@@ -861,18 +871,68 @@ TEST_P(CudaVsCpuModel, PackedBatchLogitsMatchCpu) {
     std::vector<float> logits, all;
     // Fill: 19 tokens into cache 0, 5 into cache 1; cache 2 stays empty.
     std::vector<BatchEntry> fill = {{.tokens = first, .cache = &caches[0]}, {.tokens = second, .cache = &caches[1]}};
-    EXPECT_TRUE(lm.Forward(fill, &logits).ok());
+    const Status s_fill = lm.Forward(fill, &logits);
+    EXPECT_TRUE(s_fill.ok()) << s_fill.ToString();
     all.insert(all.end(), logits.begin(), logits.end());
     std::vector<BatchEntry> mixed = {{.tokens = one, .cache = &caches[0]},
                                      {.tokens = first, .cache = &caches[2], .all_logits = true},
                                      {.tokens = one, .cache = &caches[1]}};
-    EXPECT_TRUE(lm.Forward(mixed, &logits).ok());
+    const Status s_mixed = lm.Forward(mixed, &logits);
+    EXPECT_TRUE(s_mixed.ok()) << s_mixed.ToString();
     all.insert(all.end(), logits.begin(), logits.end());
     return all;
   };
   const std::vector<float> want = run(*cpu_);
   const std::vector<float> got = run(*cuda_);
   ASSERT_EQ(want.size(), static_cast<size_t>((2 + 1 + 19 + 1) * vocab));
+  EXPECT_LE(MaxRelError(got, want), kF32Tolerance);
+}
+
+// Decode steps of three sequences together, as the engine runs them: one pool of
+// 4-row blocks handed out as the caches grow (so the block tables grow, interleave
+// and cross the graph keys' power-of-two table widths), every step's logits
+// compared. Same-shape steps are captured once and replayed on a GPU.
+TEST_P(CudaVsCpuModel, PagedDecodeStepsMatchCpu) {
+  const int64_t vocab = cpu_->config().vocab_size;
+  auto run = [&](CausalLm& lm) -> std::vector<float> {
+    Result<std::unique_ptr<KvBlockPool>> pool = KvBlockPool::Create(lm.cache_shape(), 4, 40, lm.backend());
+    EXPECT_TRUE(pool.ok()) << pool.status().ToString();
+    if (!pool.ok()) return {};
+    std::vector<KvCache> caches;
+    for (int i = 0; i < 3; ++i) caches.emplace_back(pool->get());
+    int32_t next_block = 0;
+    auto reserve = [&](KvCache& c, int64_t n) {
+      while (c.capacity() < c.num_tokens() + n) c.AppendBlock(next_block++);
+    };
+    std::vector<float> logits, all;
+    const std::vector<std::vector<int32_t>> prompts = {testing_util::RandomTokens(6, vocab, 11),
+                                                       testing_util::RandomTokens(1, vocab, 12),
+                                                       testing_util::RandomTokens(9, vocab, 13)};
+    std::vector<BatchEntry> fill;
+    for (int i = 0; i < 3; ++i) {
+      reserve(caches[i], static_cast<int64_t>(prompts[i].size()));
+      fill.push_back({.tokens = prompts[i], .cache = &caches[i]});
+    }
+    const Status s_fill = lm.Forward(fill, &logits);
+    EXPECT_TRUE(s_fill.ok()) << s_fill.ToString();
+    all.insert(all.end(), logits.begin(), logits.end());
+    std::vector<std::vector<int32_t>> next(3, std::vector<int32_t>(1));
+    for (int step = 0; step < 12; ++step) {
+      std::vector<BatchEntry> decode;
+      for (int i = 0; i < 3; ++i) {
+        next[i][0] = static_cast<int32_t>((step * 7 + i * 3 + 1) % vocab);
+        reserve(caches[i], 1);
+        decode.push_back({.tokens = next[i], .cache = &caches[i]});
+      }
+      const Status s_step = lm.Forward(decode, &logits);
+      EXPECT_TRUE(s_step.ok()) << "step " << step << ": " << s_step.ToString();
+      all.insert(all.end(), logits.begin(), logits.end());
+    }
+    return all;
+  };
+  const std::vector<float> want = run(*cpu_);
+  const std::vector<float> got = run(*cuda_);
+  ASSERT_EQ(want.size(), static_cast<size_t>((3 + 12 * 3) * vocab));
   EXPECT_LE(MaxRelError(got, want), kF32Tolerance);
 }
 
