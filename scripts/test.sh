@@ -5,6 +5,8 @@
 #   3. the same GoogleTest suite under AddressSanitizer + UBSan (debug preset)
 #   4. every libFuzzer target for a bounded time on its corpus (clang)
 #   5. the CUDA build compiles (when nvcc is installed; nothing runs on a GPU here)
+#   6. the CUDA backend's op tests and two tiny models, CUDA vs CPU, on a CPU
+#      emulation of the CUDA runtime, cuBLAS and the kernels (tools/cuda_emu)
 # FATHOM_FUZZ_SECONDS (default 30) bounds each fuzzer.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,4 +42,10 @@ if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
 else
   step "CUDA build skipped: nvcc not installed"
 fi
+step "CUDA backend on the CPU emulator"
+# Every op test, and end to end one llama-family and one DeepSeek-V3 tiny model
+# (greedy tokens, packed and paged batches with graph capture and replay);
+# FATHOM_CUDA_EMU_FILTER widens or narrows it (tools/cuda_emu/README.md).
+RELEASE="$root/build/release" bash tools/cuda_emu/run.sh \
+  --gtest_filter="${FATHOM_CUDA_EMU_FILTER:-CudaVsCpuBackend.*:CudaBackend*:TinyPresets/*/llama_tiny_f32:TinyPresets/*/deepseek_v3_tiny_f32}"
 step "all tests passed"

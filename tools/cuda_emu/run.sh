@@ -3,13 +3,13 @@
 # on a CPU emulation of the CUDA runtime, cuBLAS and the kernels: no GPU, no nvcc.
 #   tools/cuda_emu/run.sh [gtest args...]      e.g. --gtest_filter='CudaVsCpuBackend.*'
 # Env: RELEASE (a CPU release build dir holding libfathom_lib.a, default
-# /work/main/build/release), BUILD (default build/cuda_emu), JOBS (default 2),
+# build/release), BUILD (default build/cuda_emu), JOBS (default 2),
 # BASE (the commit RELEASE was built from; library sources changed since then are
 # rebuilt here, default: RELEASE's source tree HEAD), CUDA_EMU_TRACE=1 (log every
 # launch), CUDA_EMU_NO_GRAPHS=1 (capture refused: eager fallback), FATHOM_CUDA_GRAPHS=0.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-RELEASE="${RELEASE:-/work/main/build/release}"
+RELEASE="${RELEASE:-$ROOT/build/release}"
 BUILD="${BUILD:-$ROOT/build/cuda_emu}"
 JOBS="${JOBS:-2}"
 if [[ ! -f "$RELEASE/libfathom_lib.a" ]]; then
