@@ -244,6 +244,4 @@ void CpuBackend::MoeExperts(std::span<const ExpertWeights> experts, int64_t k, c
 
 std::unique_ptr<Backend> CreateCpuBackend(ThreadPool& pool) { return std::make_unique<CpuBackend>(pool); }
 
-const Tensor& CpuMatrixTensor(const BackendMatrix& m) { return Cpu(m).tensor(); }
-
 }  // namespace fathom

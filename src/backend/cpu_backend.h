@@ -19,8 +19,4 @@ constexpr int64_t kMaxMlaLatent = 2048;
 // The CPU backend on `pool`, which must outlive it.
 std::unique_ptr<Backend> CreateCpuBackend(ThreadPool& pool);
 
-// The tensor (and packed panels, or null) a CPU backend's matrix multiplies.
-// REQUIRES: m came from a CPU backend's UploadMatrix.
-const Tensor& CpuMatrixTensor(const BackendMatrix& m);
-
 }  // namespace fathom

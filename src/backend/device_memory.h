@@ -62,8 +62,8 @@ class DeviceMemory {
   virtual int64_t FreeBytes() const { return -1; }
 };
 
-// The process's host memory (calloc-backed), for caches and buffers of the CPU
-// path. Never destroyed.
+// The process's host memory (64-byte aligned, zero-filled), for caches and
+// buffers of the CPU path. Never destroyed.
 DeviceMemory& HostMemory();
 
 }  // namespace fathom

@@ -28,11 +28,7 @@ Status DecoderModel::Forward(std::span<const BatchEntry> batch, std::vector<floa
     ends_.Logits(ctx, hidden);
   };
   b.RunStep(step);
-  // A replayed graph runs none of the body's host code: the logits' address comes
-  // from the workspace (kLogits, where Logits left them), never from the body.
-  const int64_t num_logits = static_cast<int64_t>(ctx.logits_rows.size()) * ends_.lm_head->rows();
-  const float* device_logits = ctx.ws->Floats(Buf::kLogits, num_logits);
-  ends_.CopyLogits(ctx, device_logits, logits);
+  ends_.CopyLogits(ctx, logits);
   FATHOM_RETURN_IF_ERROR(b.FinishForward());
   CommitCaches(ctx);
   return Status::Ok();

@@ -4,7 +4,7 @@
 
 namespace fathom {
 
-const float* LmEnds::Logits(const ForwardContext& ctx, const float* hidden) const {
+void LmEnds::Logits(const ForwardContext& ctx, const float* hidden) const {
   Backend& b = *ctx.backend;
   const int64_t h = embed_tokens->cols();
   const int64_t rows = static_cast<int64_t>(ctx.logits_rows.size());
@@ -13,12 +13,12 @@ const float* LmEnds::Logits(const ForwardContext& ctx, const float* hidden) cons
   b.GatherLogitsRows(hidden, h, normed);
   b.RmsNorm(normed, final_norm, rows, h, rms_norm_eps, normed);
   b.MatMul(normed, rows, *lm_head, nullptr, out);
-  return out;
 }
 
-void LmEnds::CopyLogits(const ForwardContext& ctx, const float* device_logits, std::vector<float>* logits) const {
+void LmEnds::CopyLogits(const ForwardContext& ctx, std::vector<float>* logits) const {
   const int64_t n = static_cast<int64_t>(ctx.logits_rows.size()) * lm_head->rows();
   logits->resize(n);
+  const float* device_logits = ctx.ws->Floats(Workspace::Buf::kLogits, n);  // as Logits sized it: no growth
   ctx.backend->CopyToHost(logits->data(), device_logits, n * static_cast<int64_t>(sizeof(float)));
 }
 

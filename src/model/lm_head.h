@@ -26,11 +26,12 @@ struct LmEnds {
 
   // hidden (num_rows, hidden) = the embedding rows of ctx.tokens.
   void Embed(const ForwardContext& ctx, float* hidden) const { ctx.backend->Embed(*embed_tokens, hidden); }
-  // The logits (ctx.logits_rows.size(), vocab) of hidden (num_rows, hidden), in
-  // the backend's workspace (kLogits).
-  const float* Logits(const ForwardContext& ctx, const float* hidden) const;
-  // Copies Logits' result to *logits (resized).
-  void CopyLogits(const ForwardContext& ctx, const float* device_logits, std::vector<float>* logits) const;
+  // The logits (ctx.logits_rows.size(), vocab) of hidden (num_rows, hidden), left
+  // in the backend's workspace (kLogits).
+  void Logits(const ForwardContext& ctx, const float* hidden) const;
+  // Copies what Logits left in the workspace to *logits (resized). Separate from
+  // Logits because a replayed GPU graph runs Logits' ops but none of its host code.
+  void CopyLogits(const ForwardContext& ctx, std::vector<float>* logits) const;
 
   static Result<LmEnds> Load(WeightStore& store, Backend& backend);
 };
